@@ -1,0 +1,5 @@
+"""Riffbot's composition root: settings, wiring and the command line.
+
+``generation``, ``db`` and ``bot`` never read settings themselves; this package reads them
+once and passes what each part needs in.
+"""
