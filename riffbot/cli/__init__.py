@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from riffbot.cli import codec
+from riffbot.cli import codec, db
 
-GROUPS = (codec,)
+GROUPS = (codec, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,196 @@
+"""Database commands: ``riffbot db upgrade``, ``riffbot db history``, ``riffbot db cleanup``
+and ``riffbot show JOB_ID``.
+
+Every command first migrates the database (creating it when missing), as the bot does on
+start, so ``show`` and ``history`` never meet an old schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from db.engine import Database
+    from db.models import Job
+    from riffbot.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser("db", help="the job history database")
+    commands = group.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+
+    upgrade = commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    upgrade.set_defaults(func=cmd_upgrade)
+
+    history = commands.add_parser("history", help="a user's recent jobs, newest first")
+    history.add_argument("--user", type=int, required=True, help="Discord user id")
+    history.add_argument("--limit", type=_positive_int, default=20, help="at most N jobs")
+    history.set_defaults(func=cmd_history)
+
+    cleanup = commands.add_parser(
+        "cleanup", help="delete output files older than the retention setting"
+    )
+    cleanup.add_argument(
+        "--days", type=int, default=None, help="override RIFFBOT_OUTPUT_RETENTION_DAYS"
+    )
+    cleanup.set_defaults(func=cmd_cleanup)
+
+    show = sub.add_parser("show", help="everything about one job: parameters, lineage, files")
+    show.add_argument("job_id", help="job id, e.g. 42 or #42")
+    show.set_defaults(func=cmd_show)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _open(settings: Settings) -> Database | None:
+    """The migrated database, or ``None`` after printing why not."""
+    from db.engine import Database
+    from db.migrate import DatabaseTooNew
+
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+    except DatabaseTooNew as error:
+        database.dispose()
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return database
+
+
+def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from db.engine import safe_url
+    from db.migrate import DatabaseTooNew, upgrade
+
+    try:
+        revision = upgrade(settings.database_url)
+    except DatabaseTooNew as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"database {safe_url(settings.database_url)} is at revision {revision} (newest)")
+    return 0
+
+
+def _line(job: Job) -> str:
+    when = job.created_at.strftime("%Y-%m-%d %H:%M")
+    prompt = job.prompt if job.end_prompt is None else f"{job.prompt} -> {job.end_prompt}"
+    prompt = prompt.replace("\n", " ")
+    if len(prompt) > 60:
+        prompt = prompt[:59] + "…"
+    return (
+        f"{job.display_id:>7}  {when}  {job.kind:<9} {job.status:<9} seed {job.seed:<10}  {prompt}"
+    )
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from db.queries import recent_jobs
+
+    database = _open(settings)
+    if database is None:
+        return 1
+    try:
+        with database.session() as session:
+            jobs = recent_jobs(session, args.user, limit=args.limit)
+    finally:
+        database.dispose()
+    if not jobs:
+        print(f"no jobs for user {args.user}")
+        return 0
+    for job in jobs:
+        print(_line(job))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    from db.models import parse_job_id
+    from db.queries import lineage, posts_for_job
+
+    try:
+        job_id = parse_job_id(args.job_id)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    database = _open(settings)
+    if database is None:
+        return 1
+    try:
+        with database.session() as session:
+            chain = lineage(session, job_id)
+            posts = posts_for_job(session, job_id) if chain else []
+    finally:
+        database.dispose()
+    if not chain:
+        print(f"error: there is no job #{job_id}", file=sys.stderr)
+        return 1
+    job = chain[0]
+    rows = [
+        ("job", job.display_id),
+        ("kind", str(job.kind)),
+        ("status", str(job.status)),
+        ("prompt", job.prompt),
+        ("end prompt", job.end_prompt),
+        ("negative", job.negative_prompt or None),
+        ("seed", str(job.seed) if job.end_seed is None else f"{job.seed} -> {job.end_seed}"),
+        ("alpha", f"{job.alpha:g}"),
+        ("steps", str(job.steps)),
+        ("guidance", f"{job.guidance:g}"),
+        ("strength", f"{job.strength:g}"),
+        ("scheduler", job.scheduler),
+        ("seed image", job.seed_image),
+        ("model", job.model_id + (f"@{job.model_revision}" if job.model_revision else "")),
+        ("asked by", f"user {job.user_id} in guild {job.guild_id} channel {job.channel_id}"),
+        ("created", job.created_at.isoformat(timespec="seconds")),
+        ("started", job.started_at.isoformat(timespec="seconds") if job.started_at else None),
+        ("finished", job.finished_at.isoformat(timespec="seconds") if job.finished_at else None),
+        ("error", job.error),
+        ("note", job.note),
+        ("made by", f"{job.action} of {chain[1].display_id}" if len(chain) > 1 else job.action),
+        ("lineage", " <- ".join(link.display_id for link in chain) if len(chain) > 1 else None),
+        ("timings", ", ".join(f"{k} {v:.2f}s" for k, v in (job.timings or {}).items()) or None),
+        (
+            "files purged",
+            job.outputs_purged_at.isoformat(timespec="seconds") if job.outputs_purged_at else None,
+        ),
+    ]
+    for label, value in rows:
+        if value is not None:
+            print(f"{label + ':':<13} {value}")
+    for output in job.outputs:
+        size = f"{output.size_bytes} B, sha256 {output.sha256[:16]}…"
+        print(f"{'file:':<13} {output.role:<11} {output.path} ({size})")
+    for post in posts:
+        print(
+            f"{'post:':<13} message {post.message_id} in channel {post.channel_id} ({post.purpose})"
+        )
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
+    from db.retention import cleanup_outputs
+
+    days = settings.output_retention_days if args.days is None else args.days
+    if days <= 0:
+        print("retention is off (0 days): nothing deleted")
+        return 0
+    database = _open(settings)
+    if database is None:
+        return 1
+    try:
+        with database.session() as session:
+            report = cleanup_outputs(
+                session, older_than=timedelta(days=days), data_dir=settings.data_dir
+            )
+    finally:
+        database.dispose()
+    print(
+        f"deleted {len(report.files)} files ({report.bytes_freed} bytes) of "
+        f"{len(report.job_ids)} jobs; forgot {report.missing_rows} already missing"
+    )
+    return 0
