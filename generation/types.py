@@ -146,3 +146,7 @@ class InvalidRequest(GenerationError):
 
 class JobCancelled(GenerationError):
     """The job was cancelled before it finished."""
+
+
+class ModelError(GenerationError):
+    """The model could not be found, read or placed on the device; the message says what to do."""

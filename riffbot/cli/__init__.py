@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from riffbot.cli import codec, db
+from riffbot.cli import codec, db, model
 
-GROUPS = (codec, db)
+GROUPS = (codec, db, model)
 
 
 def build_parser() -> argparse.ArgumentParser:
