@@ -50,6 +50,39 @@ class Settings(BaseSettings):
     max_active_jobs_per_user: int = Field(default=2, ge=1)
     max_queue_length: int = Field(default=50, ge=1)
 
+    # --- Discord bot (bot/ room) -------------------------------------------------------
+    # Seconds between progress edits of one status message (state changes show at once).
+    bot_progress_interval_s: float = Field(default=2.0, ge=0.0)
+    # Sync slash commands on start (guild-scoped when dev_guild_id is set, else global).
+    bot_sync_commands: bool = True
+
+    # --- job engine (generation/engine.py, generation/scheduling.py) -------------------
+    # Requests with the same shape run through the UNet together, at most this many (1 on CPU;
+    # 2-4 pays off on a GPU).
+    engine_max_batch: int = Field(default=1, ge=1, le=16)
+    # While radio clips wait, at least one of every this many picks goes to the radio.
+    engine_radio_every: int = Field(default=3, ge=1)
+    # Radio clips one guild may have queued or running (its prefetch buffer).
+    engine_max_radio_jobs_per_guild: int = Field(default=4, ge=1)
+    # Seconds between two progress reports of one job (first, last and state changes always go).
+    engine_progress_interval_s: float = Field(default=0.5, ge=0.0)
+
+    # --- radio (generation/radio*.py, bot/radio.py, bot/voice.py) -----------------------
+    # Clips generated ahead of the one playing (Riffusion's app keeps 3).
+    radio_ahead: int = Field(default=3, ge=1, le=10)
+    # Equal-power crossfade between clips, seconds (short: clips share the seed image's beat).
+    radio_crossfade_s: float = Field(default=0.05, ge=0.0, le=1.0)
+    # Seconds one member must wait between two /radio prompt requests.
+    radio_prompt_cooldown_s: float = Field(default=20.0, ge=0.0)
+    # Seconds of an empty voice channel (paused) before the radio leaves.
+    radio_empty_leave_s: float = Field(default=120.0, ge=0.0)
+    # Seconds without an audio frame sent before the watchdog reconnects.
+    radio_stall_s: float = Field(default=5.0, gt=0.0)
+    # Seconds of audio /radio save posts.
+    radio_save_seconds: float = Field(default=25.0, gt=0.0, le=30.0)
+    # Opus bitrate in kbit/s (at most the voice channel's bitrate; 96 is Discord's default).
+    radio_bitrate_kbps: int = Field(default=96, ge=16, le=512)
+
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"

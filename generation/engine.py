@@ -1,0 +1,686 @@
+"""The job engine: one worker thread owns the model; asyncio and plain callers queue work on it.
+
+Why one thread: the model is large, a GPU runs one batch at a time anyway, and owning it from a
+single thread means no locks around torch. Everything model-specific is injected (a loader, a
+batch runner, a file writer, a batch-key function), so the engine is tested with stand-ins and
+works with whatever pipeline is plugged in; ``pipeline_engine`` wires the real one.
+
+Threads and loops:
+
+* The worker thread loads the model (once, on first use or at ``start(preload=True)``), picks
+  batches from the ``FairQueue`` and runs them. It holds the engine lock only for queue
+  bookkeeping, never while generating, so ``render``/``cancel``/``position`` called from an
+  event loop return at once.
+* Results reach asyncio callers through ``concurrent.futures.Future`` + ``asyncio.wrap_future``
+  (a ``call_soon_threadsafe`` hop); progress is hopped onto the caller's loop the same way, so a
+  bot's callback may touch discord.py objects directly. Sync callers (the CLI) get progress on
+  their own thread too: ``generate_sync`` pumps it from an inbox while it waits.
+* Writing files (MP3 encoding, PNGs) runs on a second thread so the model can start the next
+  batch while the previous one is being encoded.
+
+Progress is throttled per job: the first event, the last step and state changes always go out;
+other steps at most once every ``progress_interval_s``. Previews are produced lazily, only for
+the events that go out, because rendering one costs a VAE decode.
+
+Cancellation is cooperative: a queued job is removed at once; a running one gets its cancel
+check turned on and its awaiter receives ``JobCancelled`` while batch-mates carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from generation.scheduling import FairQueue, QueueView
+from generation.types import (
+    ClipFiles,
+    GenerationError,
+    GenerationRequest,
+    JobCancelled,
+    Priority,
+    Progress,
+    ProgressCallback,
+)
+
+if TYPE_CHECKING:
+    from generation.models import LoadedModel
+    from generation.params import SpectrogramParams
+    from generation.results import GenerationResult
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+Preview = Callable[[], bytes | None]
+"""Renders the current state of one request as PNG bytes; called only when progress goes out."""
+StepCallback = Callable[[int, int, Preview | None], None]
+"""``(steps_done, total_steps, preview)``, called by the runner after each denoising step."""
+CancelCheck = Callable[[], bool]
+"""Returns ``True`` once the request should stop; the runner then yields ``JobCancelled``."""
+BatchRunner = Callable[
+    [M, Sequence[GenerationRequest], Sequence[StepCallback], Sequence[CancelCheck]],
+    Sequence[R | BaseException],
+]
+"""Runs requests as one batch; one result or exception per request, in order."""
+Writer = Callable[[R, Path, str], ClipFiles]
+"""Writes one result's files as ``out_dir/stem.*``."""
+
+GENERIC_FAILURE = "Something went wrong while generating this clip. It has been logged; try again."
+LOAD_FAILURE = "The model could not be loaded. It has been logged; try again later."
+CANCELLED = "The job was cancelled."
+SHUTTING_DOWN = "The generator is shutting down; this job was not started."
+
+
+class EngineClosed(GenerationError):
+    """The engine no longer takes jobs (it is shutting down)."""
+
+
+def expected_steps(request: GenerationRequest) -> int:
+    """Denoising steps a request will actually run: img2img skips the first ``1 - strength``."""
+    if request.seed_image is None:
+        return request.steps
+    strength = request.start.strength
+    if request.end is not None:
+        strength += (request.end.strength - strength) * request.alpha
+    return max(1, min(request.steps, int(request.steps * strength)))
+
+
+def unbatched(request: GenerationRequest) -> Hashable:
+    """Default batch key: every request alone (batching needs the pipeline's shape rules)."""
+    return object()
+
+
+def _stem(job_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", job_id).strip(".") or "clip"
+
+
+def _invoke(callback: ProgressCallback, progress: Progress) -> None:
+    """Run a consumer's callback; a broken callback must not break the job."""
+    try:
+        callback(progress)
+    except Exception:
+        log.exception("progress callback for job %s failed", progress.job_id)
+
+
+def _hop(loop: asyncio.AbstractEventLoop, callback: ProgressCallback, progress: Progress) -> None:
+    # A closed loop raises RuntimeError: the caller is gone and nobody is listening any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_invoke, callback, progress)
+
+
+@dataclass(eq=False)
+class _Job:
+    job_id: str
+    owner: str
+    priority: Priority
+    request: GenerationRequest
+    out_dir: Path | None
+    future: concurrent.futures.Future[Any]
+    emit: Callable[[Progress], None] | None
+    submitted_at: float
+    cancel_event: threading.Event
+    phase: str = "queued"  # queued | running | encoding
+    started_at: float | None = None
+    step: int = 0
+    total: int = 0
+    last_emit: float | None = None
+    last_position: int | None = None
+    generate_s: float = 0.0
+    batch_size: int = 1
+
+
+class Engine(Generic[M, R]):
+    """One model, one worker thread, a fair queue, and faces for asyncio and for plain code.
+
+    ``loader()`` returns the model (called in the worker); ``batch_runner(model, requests,
+    on_steps, cancel_checks)`` returns one result or exception per request; ``writer(result,
+    out_dir, stem)`` writes a result's files for ``render``; ``batch_key(request)`` says which
+    requests may share a batch (equal keys), at most ``max_batch`` at a time. Queue limits and
+    the radio share are the ``FairQueue``'s (see ``generation.scheduling``). Without
+    ``autostart`` jobs wait in the queue until ``start()`` (e.g. to re-queue a restored backlog
+    before the first pick).
+    """
+
+    def __init__(
+        self,
+        *,
+        loader: Callable[[], M],
+        batch_runner: BatchRunner[M, R],
+        writer: Writer[R] | None = None,
+        batch_key: Callable[[GenerationRequest], Hashable] = unbatched,
+        cost_steps: Callable[[GenerationRequest], int] = expected_steps,
+        max_batch: int = 1,
+        max_queued: int = 50,
+        max_per_owner: int = 2,
+        max_per_radio_owner: int = 4,
+        radio_every: int = 3,
+        progress_interval_s: float = 0.5,
+        initial_seconds_per_step: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        autostart: bool = True,
+        name: str = "riffbot-engine",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._loader = loader
+        self._batch_runner = batch_runner
+        self._writer = writer
+        self._batch_key = batch_key
+        self._cost_steps = cost_steps
+        self._max_batch = max_batch
+        self._interval = progress_interval_s
+        self._clock = clock
+        self._name = name
+        self._autostart = autostart
+        self._queue: FairQueue[_Job] = FairQueue(
+            max_queued=max_queued,
+            max_per_owner=max_per_owner,
+            max_per_radio_owner=max_per_radio_owner,
+            radio_every=radio_every,
+            initial_seconds_per_step=initial_seconds_per_step,
+        )
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._jobs: dict[str, _Job] = {}
+        self._thread: threading.Thread | None = None
+        self._encoder: ThreadPoolExecutor | None = None
+        self._closing = False
+        self._preload = False
+        self._model: M | None = None
+        self._model_loaded = False
+        self._last_sweep = float("-inf")
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self, *, preload: bool = False) -> None:
+        """Start the worker (idempotent); ``preload`` loads the model now, not on first use."""
+        with self._lock:
+            if self._closing:
+                raise EngineClosed("The generator has been shut down.")
+            if self._thread is not None:
+                return
+            self._preload = preload
+            self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-writer")
+            self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+            self._thread.start()
+
+    def shutdown(self, *, finish_queued: bool = False, cancel_running: bool = False) -> None:
+        """Stop taking jobs, without waiting (safe to call on the event loop).
+
+        By default queued jobs fail at once with ``JobCancelled`` (their awaiters learn it now,
+        and a bot can re-queue them after a restart) while the running batch finishes and is
+        delivered. ``finish_queued`` runs the whole queue first; ``cancel_running`` also asks
+        the running batch to stop. The worker exits once nothing is left to run.
+        """
+        with self._lock:
+            self._closing = True
+            never_started = self._thread is None  # nobody would ever run the queue
+            dropped = [] if finish_queued and not never_started else self._queue.drain()
+            for entry in dropped:
+                self._jobs.pop(entry.job_id, None)
+            if cancel_running:
+                for job in self._jobs.values():
+                    if job.phase == "running":
+                        job.cancel_event.set()
+            self._wake.notify_all()
+        for entry in dropped:
+            self._resolve(entry.payload, error=JobCancelled(SHUTTING_DOWN))
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the worker (up to ``timeout``), then for the file writer to drain."""
+        thread, encoder = self._thread, self._encoder
+        if thread is not None:
+            thread.join(timeout)
+        if encoder is not None and (thread is None or not thread.is_alive()):
+            encoder.shutdown(wait=True)
+
+    def close(
+        self,
+        *,
+        finish_queued: bool = False,
+        cancel_running: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """``shutdown`` then ``join``: blocks; from asyncio use ``aclose``."""
+        self.shutdown(finish_queued=finish_queued, cancel_running=cancel_running)
+        self.join(timeout)
+
+    async def aclose(self, *, finish_queued: bool = False, cancel_running: bool = False) -> None:
+        """``shutdown`` at once, then wait for the worker without blocking the event loop."""
+        self.shutdown(finish_queued=finish_queued, cancel_running=cancel_running)
+        await asyncio.to_thread(self.join)
+
+    def __enter__(self) -> Engine[M, R]:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model_loaded
+
+    # --- the asyncio face (JobRunner) ------------------------------------------------
+
+    async def render(
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: str,
+        owner: str,
+        out_dir: Path,
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> ClipFiles:
+        """Queue, generate and write the clip's files; raises ``JobCancelled`` if cancelled.
+
+        Raises ``QueueFull``/``OwnerLimit`` at once when the queue refuses the job. Cancelling
+        the awaiting task cancels the job.
+        """
+        if self._writer is None:
+            raise RuntimeError("this engine has no writer; use generate() for raw results")
+        result = await self._await(request, job_id, owner, out_dir, priority, on_progress)
+        return cast(ClipFiles, result)
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: str,
+        owner: str,
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> R:
+        """Like ``render`` but returns the raw result (audio in memory), writing no files."""
+        result = await self._await(request, job_id, owner, None, priority, on_progress)
+        return cast(R, result)
+
+    def cancel(self, job_id: str) -> bool:
+        """Remove a queued job, or ask a running one to stop; ``False`` if unknown or done."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.phase == "encoding":
+                return False
+            if self._queue.cancel(job_id) is None:
+                job.cancel_event.set()
+                return True
+            del self._jobs[job_id]
+            self._notify_positions()
+        self._resolve(job, error=JobCancelled(CANCELLED))
+        return True
+
+    def position(self, job_id: str) -> int | None:
+        """1-based place in the queue, 0 while running, ``None`` when unknown or done."""
+        with self._lock:
+            return self._queue.position(job_id)
+
+    def eta(self, job_id: str) -> float | None:
+        """Predicted seconds until the job is done; ``None`` without timing history."""
+        with self._lock:
+            return self._queue.eta(job_id)
+
+    def snapshot(self) -> list[QueueView]:
+        """Running jobs, then waiting ones in the order they will run (for ``/queue``)."""
+        with self._lock:
+            return self._queue.snapshot()
+
+    # --- the plain face (CLI) --------------------------------------------------------
+
+    def generate_sync(
+        self,
+        request: GenerationRequest,
+        on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
+        owner: str = "cli",
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> R:
+        """Block until the result is ready; progress is delivered on the calling thread."""
+        return cast(R, self._wait(request, job_id, owner, None, priority, on_progress))
+
+    def render_sync(
+        self,
+        request: GenerationRequest,
+        out_dir: Path,
+        on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
+        owner: str = "cli",
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> ClipFiles:
+        """Block until the clip's files are written; progress on the calling thread."""
+        if self._writer is None:
+            raise RuntimeError("this engine has no writer; use generate_sync() for raw results")
+        return cast(ClipFiles, self._wait(request, job_id, owner, out_dir, priority, on_progress))
+
+    # --- submitting ------------------------------------------------------------------
+
+    async def _await(
+        self,
+        request: GenerationRequest,
+        job_id: str,
+        owner: str,
+        out_dir: Path | None,
+        priority: Priority,
+        on_progress: ProgressCallback | None,
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        emit = None if on_progress is None else partial(_hop, loop, on_progress)
+        future = self._submit(request, job_id, owner, out_dir, priority, emit)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            self.cancel(job_id)
+            raise
+
+    def _wait(
+        self,
+        request: GenerationRequest,
+        job_id: str | None,
+        owner: str,
+        out_dir: Path | None,
+        priority: Priority,
+        on_progress: ProgressCallback | None,
+    ) -> Any:
+        job_id = job_id or uuid.uuid4().hex
+        inbox: SimpleQueue[Progress | None] = SimpleQueue()
+        emit = None if on_progress is None else inbox.put
+        future = self._submit(request, job_id, owner, out_dir, priority, emit)
+        future.add_done_callback(lambda _: inbox.put(None))
+        try:
+            if on_progress is not None:
+                while (progress := inbox.get()) is not None:
+                    _invoke(on_progress, progress)
+            return future.result()
+        except KeyboardInterrupt:
+            self.cancel(job_id)
+            raise
+
+    def _submit(
+        self,
+        request: GenerationRequest,
+        job_id: str,
+        owner: str,
+        out_dir: Path | None,
+        priority: Priority,
+        emit: Callable[[Progress], None] | None,
+    ) -> concurrent.futures.Future[Any]:
+        if self._autostart:
+            self.start()
+        key = self._batch_key(request)
+        cost = self._cost_steps(request)
+        now = self._clock()
+        job = _Job(
+            job_id=job_id,
+            owner=owner,
+            priority=priority,
+            request=request,
+            out_dir=out_dir,
+            future=concurrent.futures.Future(),
+            emit=emit,
+            submitted_at=now,
+            cancel_event=threading.Event(),
+        )
+        with self._lock:
+            if self._closing:
+                raise EngineClosed("The generator is shutting down; please try again later.")
+            self._queue.submit(
+                job_id, owner=owner, priority=priority, batch_key=key, cost_steps=cost, payload=job
+            )
+            self._jobs[job_id] = job
+            position = self._queue.position(job_id)
+            job.last_position = position
+            job.last_emit = now
+            self._emit(
+                job, Progress(job_id, "queued", position=position, eta_s=self._queue.eta(job_id))
+            )
+            self._wake.notify()
+        return job.future
+
+    # --- the worker ------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            if self._preload:
+                try:
+                    self._load()
+                except Exception:  # jobs will retry the load and report the error themselves
+                    log.exception("preloading the model failed")
+            while True:
+                with self._lock:
+                    while not self._queue.waiting_count() and not self._closing:
+                        self._wake.wait()
+                    if not self._queue.waiting_count():
+                        return  # closing, and nothing (left) to finish
+                    batch = [entry.payload for entry in self._queue.pick_batch(self._max_batch)]
+                    for job in batch:
+                        job.phase = "running"
+                        job.batch_size = len(batch)
+                    self._notify_positions()
+                self._run_batch(batch)
+        except BaseException:
+            log.exception("the generation worker stopped unexpectedly")
+            with self._lock:
+                self._closing = True
+                self._queue.drain()
+                stranded = [j for j in self._jobs.values() if j.phase != "encoding"]
+                for job in stranded:
+                    self._jobs.pop(job.job_id, None)
+                    self._queue.finish(job.job_id)
+            for job in stranded:
+                self._resolve(job, error=GenerationError(GENERIC_FAILURE))
+            raise
+
+    def _load(self) -> M:
+        """Load the model once; a failure is retried on the next batch (files may be fixed)."""
+        if not self._model_loaded:
+            self._model = self._loader()
+            self._model_loaded = True
+        return cast(M, self._model)
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        for job in batch:
+            job.total = self._cost_steps(job.request)
+            self._emit(job, Progress(job.job_id, "running", 0, job.total, position=0))
+            job.last_emit = self._clock()
+        try:
+            model = self._load()
+        except Exception as exc:
+            error = self._as_error(exc, [j.job_id for j in batch], LOAD_FAILURE)
+            for job in batch:
+                self._finish(job, error=error)
+            return
+        started = self._clock()
+        for job in batch:
+            job.started_at = started
+        outcomes: Sequence[Any]
+        try:
+            outcomes = self._batch_runner(
+                model,
+                [job.request for job in batch],
+                [self._step_callback(job) for job in batch],
+                [job.cancel_event.is_set for job in batch],
+            )
+            if len(outcomes) != len(batch):
+                raise RuntimeError(
+                    f"batch runner returned {len(outcomes)} results for {len(batch)}"
+                )
+        except Exception as exc:
+            outcomes = [self._as_error(exc, [j.job_id for j in batch], GENERIC_FAILURE)] * len(
+                batch
+            )
+        elapsed = self._clock() - started
+        with self._lock:
+            self._queue.record_duration(sum(job.step for job in batch), elapsed)
+        for job, outcome in zip(batch, outcomes, strict=True):
+            job.generate_s = elapsed
+            self._settle(job, outcome)
+
+    def _step_callback(self, job: _Job) -> StepCallback:
+        def on_step(step: int, total: int, preview: Preview | None = None) -> None:
+            now = self._clock()
+            with self._lock:
+                job.step, job.total = step, total
+                self._queue.set_progress(job.job_id, step, total)
+                if now - self._last_sweep >= self._interval:
+                    self._notify_positions()  # catch up on places that were throttled
+            due = job.last_emit is None or now - job.last_emit >= self._interval
+            if job.emit is None or not (due or step >= total):
+                return
+            job.last_emit = now
+            eta = None
+            if step > 0 and job.started_at is not None:
+                eta = (now - job.started_at) / step * max(0, total - step)
+            png = None
+            if preview is not None:
+                try:
+                    png = preview()
+                except Exception:
+                    log.exception("preview for job %s failed", job.job_id)
+            self._emit(job, Progress(job.job_id, "running", step, total, 0, eta, png))
+
+        return on_step
+
+    def _settle(self, job: _Job, outcome: Any) -> None:
+        if job.cancel_event.is_set():
+            self._finish(job, error=JobCancelled(CANCELLED))
+        elif isinstance(outcome, BaseException):
+            self._finish(job, error=self._as_error(outcome, [job.job_id], GENERIC_FAILURE))
+        elif job.out_dir is None:
+            self._finish(job, result=outcome)
+        else:
+            with self._lock:
+                job.phase = "encoding"
+            self._emit(job, Progress(job.job_id, "encoding", job.total, job.total, position=0))
+            assert self._encoder is not None
+            self._encoder.submit(self._write, job, job.out_dir, outcome)
+
+    def _write(self, job: _Job, out_dir: Path, result: Any) -> None:
+        assert self._writer is not None
+        started = self._clock()
+        try:
+            files = self._writer(result, out_dir, _stem(job.job_id))
+        except Exception as exc:
+            self._finish(job, error=self._as_error(exc, [job.job_id], GENERIC_FAILURE))
+            return
+        timings = dict(files.timings)
+        timings.update(
+            queued_s=(job.started_at or started) - job.submitted_at,
+            generate_s=job.generate_s,
+            write_s=self._clock() - started,
+            batch_size=float(job.batch_size),
+        )
+        self._finish(job, result=replace(files, timings=timings))
+
+    # --- helpers (callers hold no lock unless noted) ---------------------------------
+
+    @staticmethod
+    def _as_error(exc: BaseException, job_ids: list[str], generic: str) -> GenerationError:
+        """Keep a ``GenerationError``'s message; hide anything else behind a human sentence."""
+        if isinstance(exc, GenerationError):
+            return exc
+        log.error("generation failed for job(s) %s", ", ".join(job_ids), exc_info=exc)
+        return GenerationError(generic)
+
+    def _finish(self, job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._queue.finish(job.job_id)
+            self._jobs.pop(job.job_id, None)
+        self._resolve(job, result=result, error=error)
+
+    @staticmethod
+    def _resolve(job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:
+        try:
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+        except concurrent.futures.InvalidStateError:  # the awaiter gave up (task cancelled)
+            pass
+
+    @staticmethod
+    def _emit(job: _Job, progress: Progress) -> None:
+        if job.emit is not None:
+            job.emit(progress)
+
+    def _notify_positions(self) -> None:
+        """Tell waiting jobs whose place changed (lock held).
+
+        Throttled like steps; a throttled change is not lost, because the worker sweeps again
+        at every pick and every ``progress_interval_s`` while steps run.
+        """
+        now = self._clock()
+        self._last_sweep = now
+        positions = self._queue.positions()
+        etas: dict[str, float | None] | None = None
+        for job_id, position in positions.items():
+            job = self._jobs.get(job_id)
+            if job is None or job.phase != "queued" or position == job.last_position:
+                continue
+            if job.last_emit is not None and now - job.last_emit < self._interval:
+                continue
+            if etas is None:
+                etas = self._queue.etas()
+            job.last_position, job.last_emit = position, now
+            self._emit(job, Progress(job_id, "queued", position=position, eta_s=etas.get(job_id)))
+
+
+def pipeline_engine(
+    loader: Callable[[], LoadedModel],
+    *,
+    params: SpectrogramParams | None = None,
+    max_audio_seconds: float = 60.0,
+    **engine_args: Any,
+) -> Engine[LoadedModel, GenerationResult]:
+    """An engine wired to the real pipeline and file writer.
+
+    ``loader`` is typically ``lambda: load_model(settings.model, device=..., dtype=...)``; it
+    runs in the worker. The worker also owns a ``PipelineCache`` (encoded seed images, prompt
+    embeddings) next to the model, so a radio's og_beat is VAE-encoded once, not per clip.
+    ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
+    """
+    from generation import outputs, pipeline
+
+    cache = pipeline.PipelineCache()
+
+    def run(
+        model: LoadedModel,
+        requests: Sequence[GenerationRequest],
+        on_steps: Sequence[StepCallback],
+        cancels: Sequence[CancelCheck],
+    ) -> Sequence[GenerationResult | BaseException]:
+        return pipeline.run_batch(
+            model,
+            requests,
+            on_steps,
+            cancels,
+            params=params,
+            cache=cache,
+            max_audio_seconds=max_audio_seconds,
+        )
+
+    def write(result: GenerationResult, out_dir: Path, stem: str) -> ClipFiles:
+        return outputs.write_outputs(result, out_dir, stem, params=params)
+
+    def steps(request: GenerationRequest) -> int:
+        strength = pipeline.effective_strength(request)
+        return request.steps - pipeline.denoise_start(request.steps, strength)
+
+    engine_args.setdefault("batch_key", pipeline.batch_key)
+    engine_args.setdefault("cost_steps", steps)
+    return Engine(loader=loader, batch_runner=run, writer=write, **engine_args)

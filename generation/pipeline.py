@@ -1,0 +1,852 @@
+"""The one denoising loop behind riff, blend, loop, extend, remix and variation.
+
+Every mode is a choice of five things fed to the same loop: the text embedding (a lerp of
+two prompts' embeddings), the start noise (a slerp of two seeds' noises), the init latent
+(nothing, a seed image, a shifted parent clip, a window of an uploaded clip), a mask (which
+latent pixels are pinned to the init latent) and the padding mode (circular in time for
+loops). The loop itself reads top to bottom like diffusers' img2img pipeline, but runs any
+number of such items through the UNet as one batch, each with its own noise, so batching is
+a throughput decision that never changes what a request sounds like.
+
+Reproducibility rules that the tests hold us to:
+- noise comes from CPU generators seeded with the request's integer seed, so it does not
+  depend on the device or on what else is in the batch;
+- each item gets its own scheduler instance (schedulers keep history between steps);
+- the VAE decodes one item at a time (batched decodes differ in the last bits);
+- alpha 0 and 1 short-circuit the lerp/slerp, so the ends of a blend are plain riffs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from generation.circular import circular_time_padding
+from generation.masks import keep_fraction, load_mask
+from generation.params import SpectrogramParams
+from generation.prompts import encode_weighted
+from generation.results import GenerationResult
+from generation.types import GenerationRequest, InvalidRequest, JobCancelled, Mode
+
+SLERP_DOT_THRESHOLD = 0.9995
+LATENT_FACTOR = 8
+# Riffusion's seed images are 2 bars of 4/4 at ~93.75 BPM in 512 columns: one beat is 64
+# columns, 8 latent columns. Extend shifts by whole beats so a joined track keeps its tempo.
+BEAT_LATENT_COLUMNS = 8
+REMIX_OVERLAP_FRACTION = 1 / 8
+EXTEND_FADE_COLUMNS = 64
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+
+SCHEDULER_ALIASES = {
+    "pndm": "pndm",
+    "dpm++": "dpm++",
+    "dpmpp": "dpm++",
+    "dpm": "dpm++",
+    "dpmsolver++": "dpm++",
+    "ddim": "ddim",
+    "euler": "euler",
+}
+SCHEDULERS = ("pndm", "dpm++", "ddim", "euler")
+
+# A fixed linear map from SD latents to RGB (a least-squares fit published by the community
+# for SD1.x); good enough for a progress thumbnail and costs no VAE call.
+_PREVIEW_MAP = torch.tensor(
+    [
+        [0.298, 0.207, 0.208],
+        [0.187, 0.286, 0.173],
+        [-0.158, 0.189, 0.264],
+        [-0.184, -0.271, -0.473],
+    ]
+)
+
+
+class PreviewFn(Protocol):
+    """Renders the current latent of the batch's ``index``-th request as a small PNG."""
+
+    def __call__(self, index: int = 0) -> bytes: ...
+
+
+StepCallback = Callable[[int, int, PreviewFn], None]
+
+
+def canonical_scheduler(name: str) -> str:
+    """The scheduler's canonical name, or ``InvalidRequest`` listing the choices."""
+    key = name.strip().lower()
+    if key not in SCHEDULER_ALIASES:
+        raise InvalidRequest(f"Unknown scheduler '{name}'. Choose one of: {', '.join(SCHEDULERS)}.")
+    return SCHEDULER_ALIASES[key]
+
+
+def make_scheduler(name: str, base_config: Any) -> Any:
+    """A fresh scheduler of the named kind, with the checkpoint's noise schedule."""
+    from diffusers import (
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerDiscreteScheduler,
+        PNDMScheduler,
+    )
+
+    kind = canonical_scheduler(name)
+    if kind == "pndm":
+        return PNDMScheduler.from_config(base_config, skip_prk_steps=True)
+    if kind == "dpm++":
+        return DPMSolverMultistepScheduler.from_config(
+            base_config, algorithm_type="dpmsolver++", solver_order=2
+        )
+    if kind == "ddim":
+        return DDIMScheduler.from_config(base_config)
+    return EulerDiscreteScheduler.from_config(base_config)
+
+
+def _mix(a: float, b: float, alpha: float) -> float:
+    """Linear interpolation that returns an endpoint exactly at alpha 0 and 1."""
+    if alpha <= 0.0:
+        return a
+    if alpha >= 1.0:
+        return b
+    return a + alpha * (b - a)
+
+
+def effective_strength(request: GenerationRequest) -> float | None:
+    """How much of the init latent is noised away; ``None`` for txt2img (no init latent)."""
+    if request.mode is Mode.EXTEND:
+        return 1.0  # the new region starts from pure noise; the mask holds the kept part
+    if request.seed_image is None:
+        return None
+    end = request.end.strength if request.end is not None else request.start.strength
+    return _mix(request.start.strength, end, request.alpha)
+
+
+def denoise_start(steps: int, strength: float | None) -> int:
+    """Index of the first timestep run, exactly as diffusers' img2img truncates."""
+    if strength is None:
+        return 0
+    init_timestep = min(int(steps * strength), steps)
+    return max(steps - init_timestep, 0)
+
+
+def unet_passes(request: GenerationRequest) -> int:
+    """UNet calls a request makes (what progress counts to): PNDM with ``skip_prk_steps``
+    repeats one timestep, so it runs one more than the other schedulers."""
+    start = denoise_start(request.steps, effective_strength(request))
+    extra = 1 if canonical_scheduler(request.scheduler) == "pndm" else 0
+    return request.steps - start + extra
+
+
+def batch_key(request: GenerationRequest) -> Hashable:
+    """Requests with equal keys can share UNet calls: same latent shape, same timesteps, same
+    padding mode. Prompts, seeds, guidance, masks and alpha may all differ within a batch."""
+    strength = effective_strength(request)
+    return (
+        request.width,
+        request.steps,
+        canonical_scheduler(request.scheduler),
+        strength is not None,
+        denoise_start(request.steps, strength),
+        request.mode is Mode.LOOP,
+    )
+
+
+def slerp(alpha: float, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of two noise tensors (Riffusion's, lerp when nearly parallel)."""
+    if alpha <= 0.0:
+        return a.clone()
+    if alpha >= 1.0:
+        return b.clone()
+    a64, b64 = a.double(), b.double()
+    dot = float((a64 * b64).sum() / (a64.norm() * b64.norm()))
+    if abs(dot) > SLERP_DOT_THRESHOLD:
+        mixed = (1.0 - alpha) * a64 + alpha * b64
+    else:
+        theta = math.acos(dot)
+        sin_theta = math.sin(theta)
+        mixed = (math.sin((1.0 - alpha) * theta) / sin_theta) * a64 + (
+            math.sin(alpha * theta) / sin_theta
+        ) * b64
+    return mixed.to(a.dtype)
+
+
+def seed_noise(seed: int, shape: tuple[int, ...], count: int = 1) -> list[torch.Tensor]:
+    """``count`` standard-normal tensors drawn in order from a CPU generator seeded ``seed``."""
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    return [torch.randn(shape, generator=generator, dtype=torch.float32) for _ in range(count)]
+
+
+class PipelineCache:
+    """Memo of encoded seed images and prompt embeddings for one loaded model.
+
+    Encoding og_beat with the VAE for every clip of a radio stream would be wasted work, and
+    so would re-encoding the same prompt. The engine owns one of these next to its model; a
+    call without one still shares work between the requests of that call.
+    """
+
+    def __init__(self, max_latents: int = 64, max_embeddings: int = 512) -> None:
+        self._latents: OrderedDict[Hashable, torch.Tensor] = OrderedDict()
+        self._embeddings: OrderedDict[Hashable, tuple[torch.Tensor, bool]] = OrderedDict()
+        self._max_latents = max_latents
+        self._max_embeddings = max_embeddings
+        self.latent_hits = 0
+        self.latent_misses = 0
+
+    def latent(self, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if key in self._latents:
+            self._latents.move_to_end(key)
+            self.latent_hits += 1
+            return self._latents[key]
+        self.latent_misses += 1
+        value = compute()
+        self._latents[key] = value
+        while len(self._latents) > self._max_latents:
+            self._latents.popitem(last=False)
+        return value
+
+    def embedding(
+        self, key: Hashable, compute: Callable[[], tuple[torch.Tensor, bool]]
+    ) -> tuple[torch.Tensor, bool]:
+        if key in self._embeddings:
+            self._embeddings.move_to_end(key)
+            return self._embeddings[key]
+        value = compute()
+        self._embeddings[key] = value
+        while len(self._embeddings) > self._max_embeddings:
+            self._embeddings.popitem(last=False)
+        return value
+
+
+@dataclass
+class _Item:
+    """One latent to denoise: a whole riff, or one window of a remix."""
+
+    owner: int
+    cond: torch.Tensor
+    uncond: torch.Tensor
+    guidance: float
+    noise: torch.Tensor
+    init: torch.Tensor | None
+    mask: torch.Tensor | None
+    latent: torch.Tensor = field(init=False)
+    scheduler: Any = field(init=False)
+
+
+@dataclass
+class _Plan:
+    """A request turned into items, plus how to turn their decoded images into a result."""
+
+    request: GenerationRequest
+    items: list[_Item]
+    finish: Callable[[list[Image.Image]], tuple[Image.Image, np.ndarray]]
+    timings: dict[str, float]
+    notes: list[str]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timings[name]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+
+
+def _model_key(model: Any) -> tuple[Hashable, ...]:
+    return (id(model.pipe.vae), str(model.model_id), str(model.device), str(model.dtype))
+
+
+def _image_digest(image: Image.Image) -> str:
+    digest = hashlib.sha1(image.tobytes(), usedforsecurity=False)
+    digest.update(repr(image.size).encode())
+    return digest.hexdigest()
+
+
+def _image_to_tensor(image: Image.Image) -> torch.Tensor:
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous()
+
+
+def _tensor_to_image(decoded: torch.Tensor) -> Image.Image:
+    pixels = (decoded[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+    return Image.fromarray((pixels * 255).round().astype(np.uint8), mode="RGB")
+
+
+def _fit_width(image: Image.Image, width: int, height: int, *, from_right: bool) -> Image.Image:
+    """Crop (or tile) a spectrogram to ``width`` columns and the model's ``height`` rows."""
+    image = image.convert("RGB")
+    if image.height != height:
+        image = image.resize((image.width, height), Image.Resampling.LANCZOS)
+    if image.width < width:
+        tiled = Image.new("RGB", (width, height))
+        for x in range(0, width, image.width):
+            tiled.paste(image, (x, 0))
+        image = tiled
+    if image.width == width:
+        return image
+    left = image.width - width if from_right else 0
+    return image.crop((left, 0, left + width, height))
+
+
+def _preview_png(latent: torch.Tensor) -> bytes:
+    rgb = torch.einsum("chw,cr->hwr", latent[0].float().cpu(), _PREVIEW_MAP)
+    pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class _Runner:
+    """Holds the model, the spectrogram geometry and the caches for one ``generate_batch``."""
+
+    def __init__(
+        self,
+        model: Any,
+        params: SpectrogramParams,
+        cache: PipelineCache,
+        max_audio_seconds: float,
+    ) -> None:
+        self.model = model
+        self.pipe = model.pipe
+        self.device = torch.device(model.device)
+        self.dtype: torch.dtype = model.dtype
+        self.params = params
+        self.cache = cache
+        self.max_audio_seconds = max_audio_seconds
+        self.height = params.num_frequencies
+        self.circular = False
+
+    # --- text -------------------------------------------------------------------------
+    def embed(self, text: str, notes: list[str]) -> torch.Tensor:
+        key = (_model_key(self.model), "text", text)
+        embedding, truncated = self.cache.embedding(
+            key,
+            lambda: encode_weighted(
+                self.pipe.tokenizer, self.pipe.text_encoder, text, self.device, self.dtype
+            ),
+        )
+        if truncated:
+            notes.append(
+                f"The prompt '{text[:40]}…' is longer than CLIP's 77 tokens; "
+                "only its first 75 tokens were used."
+            )
+        return embedding
+
+    # --- images and latents -----------------------------------------------------------
+    def padding(self) -> AbstractContextManager[int]:
+        if not self.circular:
+            return nullcontext(0)
+        return circular_time_padding([self.pipe.unet, self.pipe.vae])
+
+    def encode(self, image: Image.Image) -> torch.Tensor:
+        """The VAE posterior mean of ``image`` (x scaling factor), cached per image + model.
+
+        We take the mean, not a seeded sample as Riffusion did, so the init latent does not
+        depend on the seed: that is what lets alpha 1 of a blend equal a riff with the end
+        seed, and lets the cache serve every clip made from the same seed image.
+        """
+        key = (_model_key(self.model), "latent", _image_digest(image), self.circular)
+
+        def compute() -> torch.Tensor:
+            pixels = _image_to_tensor(image).to(self.device, self.dtype)
+            with torch.no_grad():
+                posterior = self.pipe.vae.encode(pixels).latent_dist
+                latent: torch.Tensor = posterior.mean * self.pipe.vae.config.scaling_factor
+            return latent.detach()
+
+        return self.cache.latent(key, compute)
+
+    def decode(self, latent: torch.Tensor) -> Image.Image:
+        with torch.no_grad():
+            scaled = latent / self.pipe.vae.config.scaling_factor
+            return _tensor_to_image(self.pipe.vae.decode(scaled).sample)
+
+    def load_seed_image(self, spec: str, columns: int) -> Image.Image:
+        """A shipped seed, PNG or audio file as a ``columns``-wide spectrogram."""
+        from generation.seeds import load_seed
+
+        try:
+            image: Image.Image = load_seed(
+                spec, self.params, max_seconds=self.max_audio_seconds, columns=columns
+            )
+            return image
+        except InvalidRequest:
+            raise
+        except (OSError, ValueError, RuntimeError) as error:
+            raise InvalidRequest(f"Could not read the seed image '{spec}': {error}") from error
+
+    def load_source_image(self, spec: str) -> Image.Image:
+        """The whole spectrogram of a remix source: an uploaded clip, or a spectrogram PNG."""
+        path = Path(spec)
+        if not path.is_file():
+            raise InvalidRequest(f"The file to remix, '{spec}', does not exist.")
+        from generation.audio import load_audio
+        from generation.codec import image_from_audio, open_image
+
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return open_image(path).convert("RGB")
+
+        try:
+            audio = load_audio(
+                path,
+                self.params.sample_rate,
+                max_seconds=self.max_audio_seconds,
+                channels=self.params.channels,
+            )
+        except InvalidRequest:
+            raise
+        except Exception as error:
+            raise InvalidRequest(
+                f"Could not read '{path.name}' as audio; upload an MP3, WAV, OGG or FLAC file."
+            ) from error
+        if audio.size == 0 or audio.shape[-1] < self.params.hop_length:
+            raise InvalidRequest(f"'{path.name}' holds no audio to remix.")
+        return image_from_audio(audio, self.params)
+
+    def to_audio(self, image: Image.Image, *, periodic: bool = False) -> np.ndarray:
+        from generation.codec import audio_from_image
+
+        return audio_from_image(image, self.params, periodic=periodic)
+
+    # --- planning ---------------------------------------------------------------------
+    def latent_shape(self, width: int) -> tuple[int, int, int, int]:
+        channels = int(self.pipe.unet.config.in_channels)
+        return (1, channels, self.height // LATENT_FACTOR, width // LATENT_FACTOR)
+
+    def plan(self, request: GenerationRequest, owner: int) -> _Plan:
+        timings: dict[str, float] = {}
+        notes: list[str] = []
+        alpha = request.alpha if request.end is not None else 0.0
+        end = request.end or request.start
+
+        with _timed(timings, "text"):
+            cond = self.embed(request.start.prompt, notes)
+            if request.end is not None and alpha > 0.0:
+                cond_end = self.embed(request.end.prompt, notes)
+                cond = cond_end if alpha >= 1.0 else torch.lerp(cond, cond_end, alpha)
+            uncond = self.embed(request.negative_prompt, notes)
+        guidance = _mix(request.start.guidance, end.guidance, alpha)
+        shape = self.latent_shape(request.width)
+
+        def noise_for(count: int = 1) -> list[torch.Tensor]:
+            start = seed_noise(request.start.seed, shape, count)
+            if request.end is None or alpha <= 0.0:
+                return start
+            finish = seed_noise(request.end.seed, shape, count)
+            return [slerp(alpha, a, b) for a, b in zip(start, finish, strict=True)]
+
+        def item(
+            noise: torch.Tensor, init: torch.Tensor | None, mask: torch.Tensor | None
+        ) -> _Item:
+            return _Item(
+                owner=owner,
+                cond=cond,
+                uncond=uncond,
+                guidance=guidance,
+                noise=noise.to(self.device, self.dtype),
+                init=init,
+                mask=None if mask is None else mask.to(self.device, self.dtype),
+            )
+
+        user_mask = None
+        if request.mask is not None:
+            user_mask = keep_fraction(
+                load_mask(request.mask, request.width, self.height), shape[2], shape[3]
+            )
+
+        with _timed(timings, "vae_encode"):
+            if request.mode is Mode.EXTEND:
+                return self._plan_extend(request, item, noise_for()[0], timings, notes)
+            if request.mode is Mode.REMIX:
+                return self._plan_remix(request, item, noise_for, user_mask, timings, notes)
+            init = None
+            if request.seed_image is not None:
+                seed = _fit_width(
+                    self.load_seed_image(request.seed_image, request.width),
+                    request.width,
+                    self.height,
+                    from_right=False,
+                )
+                init = self.encode(seed)
+        periodic = request.mode is Mode.LOOP
+
+        def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
+            return images[0], self.to_audio(images[0], periodic=periodic)
+
+        mask = user_mask if init is not None else None
+        return _Plan(request, [item(noise_for()[0], init, mask)], finish, timings, notes)
+
+    def _plan_extend(
+        self,
+        request: GenerationRequest,
+        item: Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], _Item],
+        noise: torch.Tensor,
+        timings: dict[str, float],
+        notes: list[str],
+    ) -> _Plan:
+        """Outpaint to the right: the parent's last columns, shifted left, are pinned by a mask.
+
+        The shift is a whole number of beats, so the new clip's grid lines up with the
+        parent's; the new columns are generated from pure noise next to the pinned ones, so
+        they continue what was playing rather than starting over.
+        """
+        if request.seed_image is None:
+            raise InvalidRequest("Extend needs the clip to continue (its raw spectrogram PNG).")
+        from generation.codec import open_image
+
+        if not Path(request.seed_image).is_file():
+            raise InvalidRequest(f"The clip to extend, '{request.seed_image}', was not found.")
+        parent = open_image(request.seed_image).convert("RGB")
+        if parent.height != self.height:
+            parent = parent.resize((parent.width, self.height), Image.Resampling.LANCZOS)
+        context = _fit_width(parent, request.width, self.height, from_right=True)
+        context_latent = self.encode(context)
+        columns = context_latent.shape[-1]
+        keep = round(request.extend_keep * columns / BEAT_LATENT_COLUMNS) * BEAT_LATENT_COLUMNS
+        keep = min(max(keep, BEAT_LATENT_COLUMNS), columns - BEAT_LATENT_COLUMNS)
+        init = torch.zeros_like(context_latent)
+        init[..., :keep] = context_latent[..., columns - keep :]
+        mask = torch.zeros((1, 1, *init.shape[-2:]), dtype=torch.float32)
+        mask[..., :keep] = 1.0
+        kept_px = keep * LATENT_FACTOR
+
+        def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
+            joined = _join_extension(parent, images[0], kept_px)
+            return joined, self.to_audio(joined)
+
+        return _Plan(request, [item(noise, init, mask)], finish, timings, notes)
+
+    def _plan_remix(
+        self,
+        request: GenerationRequest,
+        item: Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], _Item],
+        noise_for: Callable[[int], list[torch.Tensor]],
+        user_mask: torch.Tensor | None,
+        timings: dict[str, float],
+        notes: list[str],
+    ) -> _Plan:
+        """Cut the upload's spectrogram into overlapping windows and img2img each of them."""
+        if request.seed_image is None:
+            raise InvalidRequest("Remix needs an uploaded clip to work from.")
+        source = self.load_source_image(request.seed_image)
+        if source.height != self.height:
+            source = source.resize((source.width, self.height), Image.Resampling.LANCZOS)
+        width = request.width
+        overlap = max(LATENT_FACTOR, round(width * REMIX_OVERLAP_FRACTION))
+        stride = width - overlap
+        original_width = source.width
+        count = max(1, math.ceil(max(original_width - width, 0) / stride) + 1)
+        padded_width = width + (count - 1) * stride
+        padded = Image.new("RGB", (padded_width, self.height), (255, 255, 255))  # silence
+        padded.paste(source, (0, 0))
+        starts = [i * stride for i in range(count)]
+        inits = [self.encode(padded.crop((s, 0, s + width, self.height))) for s in starts]
+        noises = noise_for(count)
+        items = [item(n, z, user_mask) for n, z in zip(noises, inits, strict=True)]
+        hop = self.params.hop_length
+
+        def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
+            from generation.audio import crossfade_join
+
+            joined = _stitch(images, stride, overlap).crop((0, 0, original_width, self.height))
+            clips = [self.to_audio(image) for image in images]
+            audio = crossfade_join(clips, (overlap - 1) * hop) if len(clips) > 1 else clips[0]
+            length = self.params.samples_for_width(original_width)
+            return joined, np.ascontiguousarray(audio[..., :length], dtype=np.float32)
+
+        if count > 1:
+            notes.append(f"Remixed in {count} overlapping windows of {width} columns.")
+        return _Plan(request, items, finish, timings, notes)
+
+    # --- the loop ---------------------------------------------------------------------
+    def denoise(
+        self,
+        items: list[_Item],
+        request: GenerationRequest,
+        on_step: StepCallback | None,
+        cancelled: Callable[[int], bool],
+    ) -> tuple[int, set[int]]:
+        """Run the items from their start latents to the end, all through one UNet call per
+        step. Returns the UNet passes per item and the owners that were cancelled on the way
+        (their items leave the batch; everyone else carries on)."""
+        steps = request.steps
+        t_start = denoise_start(steps, effective_strength(request))
+        timesteps = torch.zeros(0)
+        for entry in items:
+            scheduler = make_scheduler(request.scheduler, self.pipe.scheduler.config)
+            scheduler.set_timesteps(steps, device=self.device)
+            begin = t_start * scheduler.order
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(begin)
+            entry.scheduler = scheduler
+            timesteps = scheduler.timesteps[begin:]
+            if entry.init is None:
+                entry.latent = entry.noise * scheduler.init_noise_sigma
+            else:
+                entry.latent = scheduler.add_noise(entry.init, entry.noise, timesteps[:1])
+        total = len(timesteps)
+        if total == 0:
+            raise InvalidRequest("Steps x strength is below one: there is nothing to denoise.")
+
+        def preview(index: int = 0) -> bytes:
+            chosen = next((e for e in items if e.owner == index), items[0])
+            return _preview_png(chosen.latent)
+
+        dropped: set[int] = set()
+        active = list(items)
+        unet = self.pipe.unet
+        for number, t in enumerate(timesteps):
+            owners = {e.owner for e in active}
+            newly = {owner for owner in owners if cancelled(owner)}
+            if newly:
+                dropped |= newly
+                active = [e for e in active if e.owner not in newly]
+            if not active:
+                break
+            embeddings = torch.cat([e.uncond for e in active] + [e.cond for e in active])
+            inputs = [e.scheduler.scale_model_input(e.latent, t) for e in active]
+            batch = torch.cat(inputs + inputs)
+            predicted = unet(batch, t, encoder_hidden_states=embeddings).sample
+            eps_uncond, eps_cond = predicted.chunk(2)
+            following = timesteps[number + 1 : number + 2]
+            for index, entry in enumerate(active):
+                u, c = eps_uncond[index : index + 1], eps_cond[index : index + 1]
+                eps = u + entry.guidance * (c - u)
+                entry.latent = entry.scheduler.step(eps, t, entry.latent).prev_sample
+                if entry.mask is not None and entry.init is not None:
+                    # Pin the kept region to the init latent at the noise level of the next
+                    # step (diffusers' legacy inpainting; Riffusion used the current one),
+                    # and to the clean latent after the last step, so kept means kept.
+                    pinned = (
+                        entry.scheduler.add_noise(entry.init, entry.noise, following)
+                        if len(following)
+                        else entry.init
+                    )
+                    entry.latent = entry.mask * pinned + (1 - entry.mask) * entry.latent
+            if on_step is not None:
+                on_step(number + 1, total, preview)
+        return total, dropped
+
+
+def _stitch(images: Sequence[Image.Image], stride: int, overlap: int) -> Image.Image:
+    """Windows laid side by side, linearly cross-blended where they overlap."""
+    height = images[0].height
+    width = stride * (len(images) - 1) + images[0].width
+    canvas = np.zeros((height, width, 3), dtype=np.float64)
+    weight = np.zeros((1, width, 1), dtype=np.float64)
+    for index, image in enumerate(images):
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+        ramp = np.ones(image.width)
+        if index > 0:
+            ramp[:overlap] = np.linspace(0.0, 1.0, overlap + 2)[1:-1]
+        if index < len(images) - 1:
+            ramp[-overlap:] = np.minimum(ramp[-overlap:], np.linspace(1.0, 0.0, overlap + 2)[1:-1])
+        left = index * stride
+        canvas[:, left : left + image.width] += pixels * ramp[None, :, None]
+        weight[:, left : left + image.width] += ramp[None, :, None]
+    return Image.fromarray(np.round(canvas / weight).astype(np.uint8), mode="RGB")
+
+
+def _join_extension(parent: Image.Image, new: Image.Image, kept_px: int) -> Image.Image:
+    """Parent + the new clip's fresh columns; a short fade where the kept region ends.
+
+    The new clip's first ``kept_px`` columns re-draw the parent's last ones through the VAE;
+    we keep the parent's own pixels there and fade into the new clip over the last beat of
+    that region, so the join carries no jump in either direction.
+    """
+    fade = min(EXTEND_FADE_COLUMNS, kept_px)
+    head = np.asarray(parent.convert("RGB"), dtype=np.float64)
+    tail = np.asarray(new.convert("RGB"), dtype=np.float64)
+    parent_width = head.shape[1]
+    joined = np.concatenate([head, tail[:, kept_px:]], axis=1)
+    ramp = np.linspace(0.0, 1.0, fade + 2)[1:-1][None, :, None]
+    start = parent_width - fade
+    joined[:, start:parent_width] = (1 - ramp) * head[:, start:] + ramp * tail[
+        :, kept_px - fade : kept_px
+    ]
+    return Image.fromarray(np.round(joined).astype(np.uint8), mode="RGB")
+
+
+Outcome = GenerationResult | BaseException
+
+
+def _execute(
+    model: Any,
+    requests: Sequence[GenerationRequest],
+    on_step: StepCallback | None,
+    cancelled: Callable[[int], bool],
+    params: SpectrogramParams,
+    cache: PipelineCache,
+    max_audio_seconds: float,
+) -> list[Outcome]:
+    """The batch, with one outcome per request: a failure in one request's set-up (a missing
+    seed image, unreadable audio) or a cancellation leaves its batch-mates running."""
+    if not requests:
+        return []
+    keys = {batch_key(r) for r in requests}
+    if len(keys) > 1:
+        raise ValueError(f"requests in one batch need one batch_key, got {len(keys)}")
+    runner = _Runner(model, params, cache, max_audio_seconds)
+    runner.circular = requests[0].mode is Mode.LOOP
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    plans: list[_Plan] = []
+    passes, dropped, denoise_s = 0, set[int](), 0.0
+    with torch.no_grad(), runner.padding():
+        for index, request in enumerate(requests):
+            try:
+                plans.append(runner.plan(request, index))
+            except Exception as error:
+                outcomes[index] = error
+        items = [entry for plan in plans for entry in plan.items]
+        if items:
+            started = time.perf_counter()
+            passes, dropped = runner.denoise(items, requests[0], on_step, cancelled)
+            denoise_s = time.perf_counter() - started
+        for plan in plans:
+            owner = plan.items[0].owner
+            if owner in dropped:
+                outcomes[owner] = JobCancelled("The job was cancelled.")
+                continue
+            try:
+                with _timed(plan.timings, "vae_decode"):
+                    images = [runner.decode(e.latent) for e in plan.items]
+                extra = {
+                    "denoise": denoise_s,
+                    "denoise_per_step": denoise_s / passes,
+                    "unet_passes": float(passes),
+                    "batch_size": float(len(items)),
+                }
+                outcomes[owner] = _finish(model, runner, plan, images, extra)
+            except Exception as error:
+                outcomes[owner] = error
+    return [o if o is not None else RuntimeError("request was not run") for o in outcomes]
+
+
+def _finish(
+    model: Any,
+    runner: _Runner,
+    plan: _Plan,
+    images: list[Image.Image],
+    extra: dict[str, float],
+) -> GenerationResult:
+    from generation.picture import render_picture
+
+    with _timed(plan.timings, "audio"):
+        raw, audio = plan.finish(images)
+    with _timed(plan.timings, "picture"):
+        picture = render_picture(raw, runner.params)
+    timings = plan.timings
+    for name in ("text", "vae_encode"):
+        timings.setdefault(name, 0.0)
+    own = sum(timings[k] for k in ("text", "vae_encode", "vae_decode", "audio", "picture"))
+    timings.update(extra)
+    timings["total"] = own + extra["denoise"]
+    return GenerationResult(
+        request=plan.request,
+        raw_image=raw,
+        audio=np.ascontiguousarray(audio, dtype=np.float32),
+        sample_rate=runner.params.sample_rate,
+        picture=picture,
+        timings=timings,
+        model_id=str(model.model_id),
+        model_revision=getattr(model, "revision", None),
+        latent=plan.items[-1].latent[0].float().cpu().numpy(),
+        notes=tuple(dict.fromkeys(plan.notes)),
+    )
+
+
+def generate_batch(
+    model: Any,
+    requests: Sequence[GenerationRequest],
+    *,
+    on_step: StepCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    params: SpectrogramParams | None = None,
+    cache: PipelineCache | None = None,
+    max_audio_seconds: float = 60.0,
+) -> list[GenerationResult]:
+    """Generate every request, sharing UNet calls; results come back in request order.
+
+    All requests must have the same :func:`batch_key` (``ValueError`` otherwise). A request's
+    result does not depend on its batch-mates beyond float rounding in the UNet's batched
+    matrix products (about 1e-6 on CPU fp32). ``on_step(step, total, preview)`` runs after
+    every step; ``preview(i)`` renders request ``i``'s latent as a small PNG without the VAE.
+    ``should_cancel`` is polled before every step; once true the call raises ``JobCancelled``.
+    The first failing request's error is raised; :func:`run_batch` returns them instead.
+    """
+    outcomes = _execute(
+        model,
+        requests,
+        on_step,
+        lambda _owner: should_cancel is not None and should_cancel(),
+        params or SpectrogramParams(),
+        cache or PipelineCache(),
+        max_audio_seconds,
+    )
+    results: list[GenerationResult] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        results.append(outcome)
+    return results
+
+
+def run_batch(
+    model: Any,
+    requests: Sequence[GenerationRequest],
+    on_steps: Sequence[Callable[[int, int, Callable[[], bytes | None] | None], None]],
+    cancels: Sequence[Callable[[], bool]],
+    *,
+    params: SpectrogramParams | None = None,
+    cache: PipelineCache | None = None,
+    max_audio_seconds: float = 60.0,
+) -> list[Outcome]:
+    """The engine's batch-runner face: per-request progress and cancel checks, and one result
+    or exception per request (a cancelled or broken request never sinks its batch-mates)."""
+
+    def on_step(step: int, total: int, preview: PreviewFn) -> None:
+        for index, callback in enumerate(on_steps):
+            if not cancels[index]():
+                callback(step, total, partial(preview, index))
+
+    return _execute(
+        model,
+        requests,
+        on_step,
+        lambda owner: cancels[owner](),
+        params or SpectrogramParams(),
+        cache or PipelineCache(),
+        max_audio_seconds,
+    )
+
+
+def generate(
+    model: Any,
+    request: GenerationRequest,
+    *,
+    on_step: StepCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    params: SpectrogramParams | None = None,
+    cache: PipelineCache | None = None,
+    max_audio_seconds: float = 60.0,
+) -> GenerationResult:
+    """One request on its own: exactly ``generate_batch`` with a batch of one."""
+    return generate_batch(
+        model,
+        [request],
+        on_step=on_step,
+        should_cancel=should_cancel,
+        params=params,
+        cache=cache,
+        max_audio_seconds=max_audio_seconds,
+    )[0]

@@ -1,0 +1,359 @@
+"""Generation commands: ``riff``, ``blend``, ``loop``, ``extend`` and ``remix``.
+
+Each writes an MP3, the raw spectrogram PNG, a readable spectrogram PNG and a JSON record to
+``--out``, with a progress bar. They build a ``GenerationRequest``, validate it, load the model
+and run the same pipeline the bot uses, so what works here works in Discord.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from generation.results import GenerationResult
+    from generation.types import ClipFiles, GenerationRequest
+    from riffbot.settings import Settings
+
+REMIX_STRENGTH = 0.55  # keeps the upload's rhythm and contour; 0.75 mostly replaces it
+TRANSITION_FADE_MS = 10  # one column: removes clicks without moving the beat grid
+
+
+def _shared(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("shared options")
+    group.add_argument("--model", help="model folder, single file, hub id or 'tiny'")
+    group.add_argument("--seed", type=int, help="noise seed (default: random, and printed)")
+    group.add_argument("--steps", type=int, help="denoising steps (default from settings)")
+    group.add_argument("--out", type=Path, default=Path("out"), help="output folder (./out)")
+    group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    group.add_argument("--negative", default="", help="negative prompt: what to steer away from")
+    group.add_argument("--scheduler", help="pndm (Riffusion's), dpm++, ddim or euler")
+    group.add_argument(
+        "--seed-image", help="seed name (og_beat...), PNG or audio file; 'none' for txt2img"
+    )
+    group.add_argument("--mask", help="keep part of the seed image: keep_hihat, or a PNG")
+    group.add_argument("--strength", type=float, help="how much of the seed image to redraw")
+    group.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    group.add_argument("--width", type=int, default=512, help="columns (512 = 5.11 s)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    riff = sub.add_parser("riff", help="make a clip from a text prompt")
+    riff.add_argument("prompt", help="what the music should sound like; (word:1.3) weights")
+    _shared(riff)
+    riff.set_defaults(func=riff_command)
+
+    blend = sub.add_parser("blend", help="blend two prompts, or a transition track between them")
+    blend.add_argument("start", help="prompt at alpha 0")
+    blend.add_argument("end", help="prompt at alpha 1")
+    which = blend.add_mutually_exclusive_group()
+    which.add_argument("--alpha", type=float, help="one clip at this point in [0, 1]")
+    which.add_argument("--clips", type=int, help="a transition track of N clips, alpha 0 -> 1")
+    blend.add_argument("--end-seed", type=int, help="seed at alpha 1 (default: seed + 1)")
+    _shared(blend)
+    blend.set_defaults(func=blend_command)
+
+    loop = sub.add_parser("loop", help="make a clip that repeats without a seam")
+    loop.add_argument("prompt")
+    _shared(loop)
+    loop.set_defaults(func=loop_command)
+
+    extend = sub.add_parser("extend", help="continue a clip to the right")
+    extend.add_argument("parent", type=Path, help="the clip's raw PNG or its JSON record")
+    extend.add_argument("--prompt", help="prompt for the continuation (default: the parent's)")
+    extend.add_argument(
+        "--keep", type=float, default=0.5, help="share of the parent's clip kept as context"
+    )
+    _shared(extend)
+    extend.set_defaults(func=extend_command)
+
+    remix = sub.add_parser("remix", help="redraw an audio file in the style of a prompt")
+    remix.add_argument("audio", type=Path, help="any ffmpeg-readable audio file")
+    remix.add_argument("prompt")
+    _shared(remix)
+    remix.set_defaults(func=remix_command)
+
+
+# --- request building ---------------------------------------------------------------
+
+
+def _seed(args: argparse.Namespace) -> int:
+    if args.seed is not None:
+        return int(args.seed)
+    return random.SystemRandom().randrange(0, 2**31)
+
+
+def _request(
+    args: argparse.Namespace,
+    settings: Settings,
+    mode: str,
+    prompt: str,
+    *,
+    source: str | None = None,
+    strength: float | None = None,
+) -> GenerationRequest:
+    """The request the flags describe; ``source`` (extend's parent, remix's upload) replaces
+    the seed image, which otherwise comes from ``--seed-image`` or the settings."""
+    from generation.types import Endpoint, GenerationRequest, Mode
+
+    seed_image: str | None = source
+    if source is None:
+        chosen = args.seed_image if args.seed_image is not None else settings.default_seed_image
+        seed_image = None if str(chosen).lower() in {"none", ""} else chosen
+    if args.strength is not None:
+        strength = args.strength
+    return GenerationRequest(
+        mode=Mode(mode),
+        start=Endpoint(
+            prompt=prompt,
+            seed=_seed(args),
+            strength=settings.default_strength if strength is None else strength,
+            guidance=settings.default_guidance if args.guidance is None else args.guidance,
+        ),
+        negative_prompt=args.negative,
+        steps=settings.default_steps if args.steps is None else args.steps,
+        scheduler=args.scheduler or settings.default_scheduler,
+        seed_image=seed_image,
+        mask=args.mask,
+        width=args.width,
+    )
+
+
+def _slug(text: str, limit: int = 32) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "clip"
+
+
+def _stem(request: GenerationRequest) -> str:
+    return f"{request.mode.value}_{_slug(request.start.prompt)}_{request.start.seed}"
+
+
+# --- running ------------------------------------------------------------------------
+
+
+class _Bar:
+    """A tqdm bar fed by the pipeline's per-step callback; opened at the first step, when
+    the number of steps that will really run (after strength truncation) is known."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+
+    def __call__(self, step: int, total: int, preview: object) -> None:
+        if self._bar is None:
+            import importlib
+
+            # imported by name: tqdm ships no type hints, and the bar is all we use of it
+            tqdm = importlib.import_module("tqdm").tqdm
+            self._bar = tqdm(total=total, desc=self._label, unit="step", file=sys.stderr)
+        self._bar.n = step
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    requests: Sequence[GenerationRequest],
+    combine: Callable[[list[GenerationResult]], GenerationResult] | None = None,
+) -> int:
+    """Validate, load the model, generate (batched where shapes allow), write the files."""
+    from generation.types import GenerationError, InvalidRequest
+    from generation.validate import validate_request
+
+    try:
+        checked = [
+            validate_request(r, max_prompt_chars=settings.max_prompt_chars) for r in requests
+        ]
+    except InvalidRequest as error:
+        return _fail(str(error))
+    model = _load(args, settings)
+    if isinstance(model, int):
+        return model
+    try:
+        results = _generate(model, checked, settings)
+    except GenerationError as error:
+        return _fail(str(error))
+    result = combine(results) if combine is not None else results[0]
+    files = _write(result, Path(args.out))
+    _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
+    return 0
+
+
+def _load(args: argparse.Namespace, settings: Settings) -> Any:
+    from generation.models import load_model
+    from generation.types import ModelError
+
+    try:
+        return load_model(
+            args.model or settings.model,
+            device=args.device or settings.device,
+            dtype=settings.dtype,
+            revision=settings.model_revision,
+            cache_dir=settings.model_cache_dir,
+            compile=settings.compile,
+        )
+    except ModelError as error:
+        return _fail(str(error))
+
+
+def _generate(
+    model: Any, requests: Sequence[GenerationRequest], settings: Settings
+) -> list[GenerationResult]:
+    from generation.pipeline import PipelineCache, batch_key, generate_batch
+
+    cache = PipelineCache()
+    groups: dict[object, list[int]] = {}
+    for index, request in enumerate(requests):
+        groups.setdefault(batch_key(request), []).append(index)
+    results: dict[int, GenerationResult] = {}
+    for number, indices in enumerate(groups.values(), start=1):
+        label = f"{requests[indices[0]].mode.value}"
+        if len(groups) > 1:
+            label += f" {number}/{len(groups)}"
+        bar = _Bar(label)
+        try:
+            batch = generate_batch(
+                model,
+                [requests[i] for i in indices],
+                on_step=bar,
+                cache=cache,
+                max_audio_seconds=settings.max_audio_seconds,
+            )
+        finally:
+            bar.close()
+        results.update(zip(indices, batch, strict=True))
+    return [results[i] for i in range(len(requests))]
+
+
+def _write(result: GenerationResult, out: Path) -> ClipFiles:
+    from generation.outputs import write_outputs
+
+    return write_outputs(result, out, _stem(result.request))
+
+
+def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
+    request = result.request
+    print(f"seed {request.start.seed}, {files.duration_s:.2f} s of audio")
+    for note in result.notes:
+        print(f"note: {note}")
+    for path in (files.mp3, files.raw_png, files.picture_png, files.params_json):
+        print(f"wrote {path}")
+    shown = ("text", "vae_encode", "denoise", "vae_decode", "audio", "total")
+    timings = result.timings
+    print("timings: " + ", ".join(f"{k} {timings[k]:.2f} s" for k in shown if k in timings))
+    if tiny:
+        from generation.tiny import NOISE_NOT_MUSIC
+
+        print(NOISE_NOT_MUSIC)
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+def riff_command(args: argparse.Namespace, settings: Settings) -> int:
+    return _run(args, settings, [_request(args, settings, "riff", args.prompt)])
+
+
+def loop_command(args: argparse.Namespace, settings: Settings) -> int:
+    return _run(args, settings, [_request(args, settings, "loop", args.prompt)])
+
+
+def blend_command(args: argparse.Namespace, settings: Settings) -> int:
+    from generation.types import Endpoint
+
+    base = _request(args, settings, "blend", args.start)
+    end_seed = args.end_seed if args.end_seed is not None else (base.start.seed + 1) % 2**32
+    request = replace(base, end=replace(base.start, prompt=args.end, seed=end_seed))
+    assert isinstance(request.end, Endpoint)
+    if args.clips is None:
+        return _run(args, settings, [request.with_alpha(0.5 if args.alpha is None else args.alpha)])
+    if args.clips < 2:
+        return _fail("A transition track needs at least 2 clips (--clips 2 or more).")
+    alphas = [i / (args.clips - 1) for i in range(args.clips)]
+    return _run(args, settings, [request.with_alpha(a) for a in alphas], combine=_transition)
+
+
+def _transition(results: list[GenerationResult]) -> GenerationResult:
+    """Clips at rising alpha joined end to end with a one-column crossfade."""
+    import numpy as np
+    from PIL import Image
+
+    from generation.audio import crossfade_join
+    from generation.picture import render_picture
+    from generation.results import GenerationResult
+
+    first = results[0]
+    rate = first.sample_rate
+    fade = max(1, rate * TRANSITION_FADE_MS // 1000)
+    audio = crossfade_join([r.audio for r in results], fade)
+    width = sum(r.raw_image.width for r in results)
+    image = Image.new("RGB", (width, first.raw_image.height))
+    x = 0
+    for r in results:
+        image.paste(r.raw_image, (x, 0))
+        x += r.raw_image.width
+    timings: dict[str, float] = {}
+    for r in results:
+        for key, value in r.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+    alphas = ", ".join(f"{r.request.alpha:g}" for r in results)
+    from generation.params import SpectrogramParams
+
+    return GenerationResult(
+        request=first.request,
+        raw_image=image,
+        audio=np.ascontiguousarray(audio, dtype=np.float32),
+        sample_rate=rate,
+        picture=render_picture(image, SpectrogramParams()),
+        timings=timings,
+        model_id=first.model_id,
+        model_revision=first.model_revision,
+        latent=results[-1].latent,
+        notes=(f"A transition of {len(results)} clips at alpha {alphas}.",),
+    )
+
+
+def extend_command(args: argparse.Namespace, settings: Settings) -> int:
+    from generation.outputs import raw_png_from_record
+    from generation.types import InvalidRequest
+
+    parent: Path = args.parent
+    prompt = args.prompt
+    record: dict[str, Any] = {}
+    try:
+        if parent.suffix.lower() == ".json":
+            record = json.loads(parent.read_text(encoding="utf-8"))
+            parent = raw_png_from_record(args.parent)
+    except (OSError, ValueError, InvalidRequest) as error:
+        return _fail(f"Could not read the clip record {args.parent}: {error}")
+    if prompt is None:
+        prompt = record.get("request", {}).get("start", {}).get("prompt")
+    if not prompt:
+        return _fail("Say what comes next with --prompt (or pass the clip's JSON record).")
+    if args.seed is None and record:
+        args.seed = (int(record["request"]["start"]["seed"]) + 1) % 2**32
+    request = _request(args, settings, "extend", prompt, source=str(parent))
+    return _run(args, settings, [replace(request, extend_keep=args.keep)])
+
+
+def remix_command(args: argparse.Namespace, settings: Settings) -> int:
+    request = _request(
+        args, settings, "remix", args.prompt, source=str(args.audio), strength=REMIX_STRENGTH
+    )
+    return _run(args, settings, [request])
