@@ -1,0 +1,16 @@
+"""The Discord layer: commands, buttons and reactions in; status edits and result posts out.
+
+It talks to the generator only through ``generation.types`` (the ``JobRunner`` protocol) and
+to the history database through :class:`bot.store.JobStore` (``bot.db_store.DbStore`` in
+production). It never imports torch or holds audio arrays.
+
+- ``app``: ``create_bot(BotDeps) -> RiffBot``; extensions (the radio) plug in through deps.
+- ``commands/``: one module per slash command, each ``register(tree, services)``.
+- ``actions``: the shared road from an interaction to a running job (validate, admit, defer).
+- ``flow``: admission limits, the one live status message, delivery, cancel, restart recovery.
+- ``surfaces``: where that message lives (interaction response, or the channel as fallback).
+- ``views``: persistent ``riff:<action>:<job_id>`` buttons, the blend select, the remix modal.
+- ``reactions``: remix by emoji on result posts found by message id.
+- ``requests``: pure validation and request building; ``messages``: every text the bot posts.
+- ``store``/``db_store``: the database interface and its adapter; ``shrink``: MP3 re-encoding.
+"""

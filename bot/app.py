@@ -1,0 +1,140 @@
+"""The bot factory: ``create_bot(deps)`` wires commands, buttons and reactions to one engine.
+
+Everything the bot talks to comes in through :class:`BotDeps`, so tests build the same bot
+against a fake runner or the real engine, and other rooms (the radio) plug in through
+``extensions`` without this module knowing about them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import reactions
+from bot.commands import register_all
+from bot.config import BotConfig
+from bot.flow import Dispatcher, Shrinker
+from bot.messages import NO_MENTIONS
+from bot.services import DurationProbe, Services
+from bot.store import JobStore
+from bot.views import BlendSelect, RiffButton
+from generation.types import JobRunner
+
+log = logging.getLogger(__name__)
+
+Extension = Callable[["RiffBot"], Awaitable[None]]
+"""Called in ``setup_hook`` before commands are synced: add cogs, command groups, listeners."""
+
+
+def default_seed_images() -> tuple[str, ...]:
+    """The shipped seed images' names, without importing anything heavy."""
+    try:
+        from generation.seeds import SEED_IMAGE_NAMES
+    except ImportError:  # the catalogue is not built yet: offer Riffusion's default only
+        return ("og_beat",)
+    return tuple(SEED_IMAGE_NAMES)
+
+
+@dataclass
+class BotDeps:
+    runner: JobRunner
+    store: JobStore
+    config: BotConfig
+    extensions: Sequence[Extension] = ()
+    rng: random.Random = field(default_factory=random.Random)
+    seed_images: tuple[str, ...] | None = None
+    shrink: Shrinker | None = None
+    probe: DurationProbe | None = None
+    recover_on_start: bool = True
+
+
+def intents() -> discord.Intents:
+    """Only what is used: guilds, raw guild reactions, voice states (for the radio)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_reactions = True
+    wanted.voice_states = True
+    return wanted
+
+
+class RiffTree(app_commands.CommandTree["RiffBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction[RiffBot], error: app_commands.AppCommandError
+    ) -> None:
+        """Always answer: a silent failure reads as "The application did not respond"."""
+        if isinstance(error, app_commands.CheckFailure):
+            text = "⚠️ You are not allowed to use this command here."
+        else:
+            log.error("command failed", exc_info=error)
+            text = "⚠️ Something went wrong on our side; it has been logged. Please try again."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(
+                    text, ephemeral=True, allowed_mentions=NO_MENTIONS
+                )
+        except discord.HTTPException:
+            log.warning("could not report a command error to the user")
+
+
+class RiffBot(commands.Bot):
+    def __init__(self, deps: BotDeps) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            allowed_mentions=NO_MENTIONS,
+            tree_cls=RiffTree,
+            help_command=None,
+        )
+        self.deps = deps
+        self.services = Services(
+            runner=deps.runner,
+            store=deps.store,
+            config=deps.config,
+            dispatcher=Dispatcher(deps.runner, deps.store, deps.config, shrink=deps.shrink),
+            rng=deps.rng,
+            seed_images=deps.seed_images if deps.seed_images is not None else default_seed_images(),
+            probe=deps.probe,
+        )
+        self.remixer = reactions.install(self, self.services)
+        self._recovered = False
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(RiffButton, BlendSelect)
+        register_all(self.tree, self.services)
+        for extension in self.deps.extensions:
+            await extension(self)
+        if self.deps.config.sync_commands:
+            await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Guild-scoped (instant) when a development guild is set, global otherwise."""
+        guild_id = self.deps.config.dev_guild_id
+        if guild_id is not None:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info(
+            "synced %d commands (%s)", len(synced), f"guild {guild_id}" if guild_id else "global"
+        )
+
+    async def on_ready(self) -> None:
+        if self._recovered or not self.deps.recover_on_start:
+            return
+        self._recovered = True
+        jobs = await self.services.dispatcher.recover(self)
+        if jobs:
+            log.info("re-submitted %d unfinished job(s) after a restart", len(jobs))
+
+
+def create_bot(deps: BotDeps) -> RiffBot:
+    return RiffBot(deps)

@@ -1,0 +1,33 @@
+"""``/cancel [job]``: stop a job (default: your newest active one)."""
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.actions import _cancel, reply
+from bot.commands.common import find_job, recent_job_choices
+from bot.services import Services
+
+
+def register(tree: app_commands.CommandTree, services: Services) -> None:
+    async def job_choices(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await recent_job_choices(services, interaction.user.id, current)
+
+    @tree.command(name="cancel", description="Stop a queued or running job")
+    @app_commands.describe(job="A job id like #12 (default: your newest active job)")
+    @app_commands.autocomplete(job=job_choices)
+    async def cancel(
+        interaction: discord.Interaction[Any], job: app_commands.Range[str, 1, 24] | None = None
+    ) -> None:
+        if job is not None:
+            found = await find_job(services, job)
+        else:
+            mine = await services.store.recent_jobs(interaction.user.id, limit=25)
+            found = next((item for item in mine if item.status.active), None)
+        if found is None:
+            await reply(interaction, "⚠️ No such job to cancel.")
+            return
+        await _cancel(interaction, services, found)

@@ -1,0 +1,74 @@
+"""``/remix audio prompt [strength]``: restyle an uploaded clip (size, type and length capped)."""
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.actions import launch, reply
+from bot.commands.riff import upload_path
+from bot.requests import check_upload, remix_request
+from bot.services import Services
+from bot.store import GuildConfig, JobRecord
+from generation.types import GenerationError, GenerationRequest, InvalidRequest
+
+
+def register(tree: app_commands.CommandTree, services: Services) -> None:
+    config = services.config
+    max_chars = config.max_prompt_chars
+
+    @tree.command(name="remix", description="Restyle your own audio clip with a prompt")
+    @app_commands.describe(
+        audio=f"An audio file (mp3, wav, ogg, flac, m4a), up to {config.max_audio_seconds:g} s",
+        prompt="What it should sound like afterwards",
+        strength="How much may change (0.05-1)",
+    )
+    async def remix(
+        interaction: discord.Interaction[Any],
+        audio: discord.Attachment,
+        prompt: app_commands.Range[str, 1, max_chars],
+        strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+    ) -> None:
+        try:
+            check_upload(
+                audio.filename,
+                audio.size,
+                audio.content_type,
+                max_bytes=config.max_upload_bytes,
+                allow_images=False,
+            )
+            if audio.duration is not None and audio.duration > config.max_audio_seconds:
+                raise InvalidRequest(
+                    f"The clip is {audio.duration:.0f} s long; the limit is "
+                    f"{config.max_audio_seconds:g} s."
+                )
+        except GenerationError as error:
+            await reply(interaction, f"⚠️ {error}")
+            return
+        target = upload_path(services, interaction, audio.filename)
+
+        def build(cfg: GuildConfig) -> GenerationRequest:
+            return remix_request(
+                config,
+                audio_path=target,
+                prompt=prompt,
+                rng=services.rng,
+                blocked_words=cfg.blocked_words,
+                strength=strength,
+            )
+
+        async def save_upload(job: JobRecord) -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await audio.save(target)
+            if services.probe is None:
+                return  # the engine still caps the length it reads
+            seconds = await services.probe(target)
+            if seconds is None:
+                raise InvalidRequest(f"{audio.filename[:60]!r} could not be read as audio.")
+            if seconds > config.max_audio_seconds:
+                raise InvalidRequest(
+                    f"The clip is {seconds:.0f} s long; "
+                    f"the limit is {config.max_audio_seconds:g} s."
+                )
+
+        await launch(interaction, build, before_run=save_upload)

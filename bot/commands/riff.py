@@ -1,0 +1,92 @@
+"""``/riff prompt [negative] [seed] [seed_image] [steps] [strength] [loop] [attachment]``."""
+
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.actions import launch, reply
+from bot.requests import check_seed_image, check_upload, riff_request
+from bot.services import Services
+from bot.store import GuildConfig, JobRecord
+from generation.types import MAX_SEED, GenerationError, GenerationRequest
+
+
+def upload_path(services: Services, interaction: discord.Interaction[Any], filename: str) -> Path:
+    suffix = Path(filename).suffix.lower()[:8]
+    return services.config.out_dir / "uploads" / f"{interaction.id}{suffix}"
+
+
+def register(tree: app_commands.CommandTree, services: Services) -> None:
+    config = services.config
+    max_chars = config.max_prompt_chars
+
+    async def seed_image_choices(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.casefold()
+        names = [name for name in services.seed_images if needle in name.casefold()]
+        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+
+    @tree.command(name="riff", description="Make a clip of music from a text prompt")
+    @app_commands.describe(
+        prompt="What the music should sound like",
+        negative="What it should not sound like",
+        seed="Same seed + same settings = same clip",
+        seed_image="Rhythm/structure to start from (a shipped seed image)",
+        steps="Denoising steps (more = slower, finer)",
+        strength="How far to move from the seed image (0.05-1)",
+        loop="Make a clip that repeats without a seam",
+        attachment="An audio clip or spectrogram PNG to start from instead of a seed image",
+    )
+    @app_commands.autocomplete(seed_image=seed_image_choices)
+    async def riff(
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, max_chars],
+        negative: app_commands.Range[str, 1, max_chars] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        seed_image: app_commands.Range[str, 1, 100] | None = None,
+        steps: app_commands.Range[int, 1, config.max_steps] | None = None,
+        strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+        loop: bool = False,
+        attachment: discord.Attachment | None = None,
+    ) -> None:
+        target: Path | None = None
+        try:
+            chosen = check_seed_image(seed_image, services.seed_images)
+            if attachment is not None:
+                check_upload(
+                    attachment.filename,
+                    attachment.size,
+                    attachment.content_type,
+                    max_bytes=config.max_upload_bytes,
+                    allow_images=True,
+                )
+                target = upload_path(services, interaction, attachment.filename)
+                chosen = str(target)
+        except GenerationError as error:
+            await reply(interaction, f"⚠️ {error}")
+            return
+
+        def build(cfg: GuildConfig) -> GenerationRequest:
+            return riff_request(
+                config,
+                prompt=prompt,
+                rng=services.rng,
+                blocked_words=cfg.blocked_words,
+                negative=negative,
+                seed=seed,
+                seed_image=chosen,
+                steps=steps or cfg.default_steps,
+                strength=strength,
+                loop=loop,
+            )
+
+        async def save_upload(job: JobRecord) -> None:
+            assert attachment is not None
+            assert target is not None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await attachment.save(target)
+
+        await launch(interaction, build, before_run=save_upload if target is not None else None)

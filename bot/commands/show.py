@@ -1,0 +1,36 @@
+"""``/show job``: re-post an earlier result with working buttons."""
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot import messages
+from bot.actions import reply
+from bot.commands.common import find_job, recent_job_choices
+from bot.services import Services
+from bot.store import Status
+from bot.surfaces import InteractionSurface
+
+
+def register(tree: app_commands.CommandTree, services: Services) -> None:
+    async def job_choices(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await recent_job_choices(services, interaction.user.id, current)
+
+    @tree.command(name="show", description="Post an earlier result again, with its buttons")
+    @app_commands.describe(job="A job id like #12")
+    @app_commands.autocomplete(job=job_choices)
+    async def show(
+        interaction: discord.Interaction[Any], job: app_commands.Range[str, 1, 24]
+    ) -> None:
+        found = await find_job(services, job)
+        if found is None:
+            await reply(interaction, f"⚠️ There is no job {messages.safe(job, 24)}.")
+            return
+        if found.status is not Status.DONE or found.files is None or not found.files.mp3.exists():
+            await reply(interaction, messages.info_text(found))
+            return
+        await interaction.response.defer(thinking=True)
+        await services.dispatcher.post_result(found, InteractionSurface(interaction))

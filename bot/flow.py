@@ -1,0 +1,426 @@
+"""A job's road through the bot: admitted, queued, shown while it runs, delivered or explained.
+
+The event loop only ever *awaits* the runner: generation happens in the engine's worker, and
+progress arrives through a callback that may fire on another thread, so it is handed to the loop
+with ``call_soon_threadsafe``. Status edits are coalesced (the newest progress wins) and
+throttled by ``progress_interval_s``; they never delay generation or the final delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from bot import messages
+from bot.config import BotConfig
+from bot.store import GuildConfig, JobRecord, JobStore, Status
+from bot.surfaces import ChannelSurface, Surface, Upload
+from bot.views import result_view, status_view
+from generation.scheduling import OwnerLimit, QueueFull
+from generation.types import (
+    ClipFiles,
+    GenerationError,
+    GenerationRequest,
+    JobCancelled,
+    JobRunner,
+    Mode,
+    Progress,
+)
+
+log = logging.getLogger(__name__)
+
+Shrinker = Callable[[Path, int, float], Awaitable[Path | None]]
+"""``(mp3, limit_bytes, duration_s)``: re-encode to fit (a lower bitrate); ``None`` if it cannot."""
+
+
+def owner_for(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def choose_uploads(job: JobRecord, files: ClipFiles, limit: int) -> tuple[list[Upload], str]:
+    """MP3 and picture when they fit the upload limit, else what fits, with a note saying so."""
+    mp3 = Upload(f"riff-{job.id}.mp3", path=files.mp3)
+    picture = Upload(f"riff-{job.id}.png", path=files.picture_png)
+    if mp3.size + picture.size <= limit:
+        return [mp3, picture], ""
+    if mp3.size <= limit:
+        return [mp3], messages.too_big_note("spectrogram picture", picture.size, limit)
+    note = messages.too_big_note("MP3", mp3.size, limit)
+    return ([picture], note) if picture.size <= limit else ([], note)
+
+
+class StatusEditor:
+    """Keeps one message showing the newest status without queueing up stale edits."""
+
+    def __init__(
+        self,
+        surface: Surface,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+        *,
+        interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._surface = surface
+        self._spawn = spawn
+        self._interval = interval_s
+        self._clock = clock
+        self._latest: tuple[str, list[Upload], discord.ui.View | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last = float("-inf")
+        self.edits = 0
+
+    def push(
+        self,
+        content: str,
+        uploads: list[Upload],
+        view: discord.ui.View | None,
+        *,
+        force: bool = False,
+    ) -> None:
+        self._latest = (content, uploads, view)
+        if self._task is not None and not self._task.done():
+            return  # the running flush picks the newest status up when it finishes
+        if force or self._clock() - self._last >= self._interval:
+            self._task = self._spawn(self._flush())
+
+    async def _flush(self) -> None:
+        while self._latest is not None:
+            content, uploads, view = self._latest
+            self._latest = None
+            try:
+                await self._surface.show(content, uploads=uploads, view=view)
+                self.edits += 1
+            except discord.HTTPException as error:
+                log.warning("status edit failed: %s", error)
+            self._last = self._clock()
+
+    async def close(self) -> None:
+        """Drop pending statuses and wait for an edit in flight, so the result comes last."""
+        self._latest = None
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(Exception):
+                await self._task
+
+
+@dataclass
+class Flow:
+    job: JobRecord
+    surface: Surface
+    editor: StatusEditor
+    progress: Progress | None = None
+    position: int | None = None
+    started: bool = False
+    cancel_requested: bool = False
+    preview: bytes | None = None
+
+
+class Dispatcher:
+    """Admits jobs, runs each to the end, and keeps their status messages honest."""
+
+    def __init__(
+        self,
+        runner: JobRunner,
+        store: JobStore,
+        config: BotConfig,
+        *,
+        shrink: Shrinker | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runner = runner
+        self.store = store
+        self.config = config
+        self.shrink = shrink
+        self.clock = clock
+        self.flows: dict[str, Flow] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._admission = asyncio.Lock()
+
+    # --- background work ----------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference so it is not collected."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for every background task (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- admission ----------------------------------------------------------------------
+    async def admit(
+        self,
+        request: GenerationRequest,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        guild_config: GuildConfig | None = None,
+        parent_id: str | None = None,
+        partner_id: str | None = None,
+        action: str | None = None,
+    ) -> JobRecord:
+        """Write the job row, or refuse with the same words the engine would use.
+
+        Checking here (rather than only when the engine refuses) lets the refusal be an
+        ephemeral reply instead of a public message, and a lock makes check-and-write atomic
+        so two quick clicks cannot both slip under the limit.
+        """
+        cfg = guild_config or GuildConfig()
+        per_user = cfg.max_active_per_user or self.config.max_active_per_user
+        capacity = cfg.max_queue_length or self.config.max_queue_length
+        async with self._admission:
+            active = [
+                job for job in await self.store.active_jobs() if job.request.mode != Mode.RADIO
+            ]
+            if sum(1 for job in active if job.user_id == user_id) >= per_user:
+                raise OwnerLimit(owner_for(user_id), per_user)
+            if len(active) >= capacity:
+                raise QueueFull(capacity)
+            return await self.store.create_job(
+                request,
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                parent_id=parent_id,
+                partner_id=partner_id,
+                action=action,
+            )
+
+    # --- running ------------------------------------------------------------------------
+    async def run(self, job: JobRecord, surface: Surface) -> JobRecord:
+        """Queue ``job`` on the engine, keep its message current, deliver; returns the final row."""
+        editor = StatusEditor(
+            surface, self.spawn, interval_s=self.config.progress_interval_s, clock=self.clock
+        )
+        flow = Flow(job=job, surface=surface, editor=editor)
+        self.flows[job.id] = flow
+        loop = asyncio.get_running_loop()
+        # Progress may arrive on the engine's thread, or hopped onto the loop in an empty
+        # context; run it in this task's context so edits behave like the task's own.
+        context = contextvars.copy_context()
+
+        def on_progress(progress: Progress) -> None:
+            try:
+                same_loop = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                same_loop = False
+            if same_loop:
+                loop.call_soon(self._on_progress, flow, progress, context=context)
+            else:
+                loop.call_soon_threadsafe(self._on_progress, flow, progress, context=context)
+
+        render = asyncio.ensure_future(
+            self.runner.render(
+                job.request,
+                job_id=job.id,
+                owner=owner_for(job.user_id),
+                out_dir=self.config.out_dir / job.id,
+                on_progress=on_progress,
+            )
+        )
+        try:
+            await asyncio.sleep(0)  # let the engine enqueue it, so the first status has a place
+            self._show_queued(flow, force=True)
+            self._refresh_positions()  # a newcomer may go ahead of others (round robin)
+            files = await render
+        except asyncio.CancelledError:
+            render.cancel()
+            raise
+        except JobCancelled:
+            final = await self._finish_cancelled(flow)
+        except GenerationError as error:
+            final = await self._finish_failed(flow, str(error))
+        except Exception:
+            log.exception("job %s crashed", job.id)
+            final = await self._finish_failed(
+                flow, "something went wrong on our side; it has been logged. Please try again."
+            )
+        else:
+            final = await self._deliver(flow, files)
+        finally:
+            self.flows.pop(job.id, None)
+            self._refresh_positions()
+        return final
+
+    def _show_queued(self, flow: Flow, *, force: bool) -> None:
+        position = self.runner.position(flow.job.id)
+        if position == 0 and not flow.started:
+            return  # already running: the first progress event will say so
+        flow.position = position
+        progress = flow.progress if flow.progress and flow.progress.state == "queued" else None
+        eta_s = progress.eta_s if progress is not None else None
+        shown = Progress(flow.job.id, "queued", position=position, eta_s=eta_s)
+        flow.editor.push(
+            messages.status_text(flow.job, shown, flow.job.user_id),
+            [],
+            status_view(flow.job.id),
+            force=force,
+        )
+
+    def _on_progress(self, flow: Flow, progress: Progress) -> None:
+        if flow.job.id not in self.flows:
+            return  # a late event after the job finished
+        previous = flow.progress
+        flow.progress = progress
+        if progress.state == "queued":
+            changed = progress.position != flow.position
+            flow.position = progress.position
+            flow.editor.push(
+                messages.status_text(flow.job, progress, flow.job.user_id),
+                [],
+                status_view(flow.job.id),
+                force=changed,
+            )
+            return
+        state_changed = previous is None or previous.state != progress.state
+        if not flow.started:
+            flow.started = True
+            self.spawn(self._mark_running(flow.job.id))
+            self._refresh_positions()
+        if progress.preview_png:
+            flow.preview = progress.preview_png  # kept: encoding still shows the last picture
+        uploads = [Upload(f"preview-{flow.job.id}.png", data=flow.preview)] if flow.preview else []
+        flow.editor.push(
+            messages.status_text(flow.job, progress, flow.job.user_id),
+            uploads,
+            status_view(flow.job.id),
+            force=state_changed,
+        )
+
+    async def _mark_running(self, job_id: str) -> None:
+        try:
+            await self.store.mark_running(job_id)
+        except Exception:
+            log.exception("could not mark job %s running", job_id)
+
+    def _refresh_positions(self) -> None:
+        """Positions move when a job starts or leaves: tell everyone still waiting."""
+        for flow in list(self.flows.values()):
+            if flow.started:
+                continue
+            if self.runner.position(flow.job.id) != flow.position:
+                self._show_queued(flow, force=True)
+
+    async def _finish_cancelled(self, flow: Flow) -> JobRecord:
+        await flow.editor.close()
+        await self.store.mark_cancelled(flow.job.id)
+        await self._show_final(flow, messages.cancelled_text(flow.job))
+        return replace(flow.job, status=Status.CANCELLED)
+
+    async def _finish_failed(self, flow: Flow, error: str) -> JobRecord:
+        await flow.editor.close()
+        await self.store.mark_failed(flow.job.id, error)
+        await self._show_final(flow, messages.failed_text(flow.job, error))
+        return replace(flow.job, status=Status.FAILED, error=error)
+
+    async def _show_final(
+        self, flow: Flow, content: str, uploads: list[Upload] | None = None, view: Any = None
+    ) -> discord.Message | None:
+        try:
+            return await flow.surface.show(content, uploads=uploads or [], view=view)
+        except discord.HTTPException as error:
+            log.warning("could not show the final state of job %s: %s", flow.job.id, error)
+            return None
+
+    async def _deliver(self, flow: Flow, files: ClipFiles) -> JobRecord:
+        await flow.editor.close()
+        await self.store.mark_done(flow.job.id, files)
+        job = replace(flow.job, status=Status.DONE, files=files)
+        message = await self.post_result(job, flow.surface)
+        if message is None:
+            log.warning("job %s finished but its result could not be posted", job.id)
+        return job
+
+    async def post_result(self, job: JobRecord, surface: Surface) -> discord.Message | None:
+        """Show a finished job with its files and remix buttons, and remember the post."""
+        assert job.files is not None
+        files = job.files
+        limit = surface.filesize_limit
+        uploads, note = choose_uploads(job, files, limit)
+        if self.shrink is not None and not any(u.filename.endswith(".mp3") for u in uploads):
+            smaller = await self.shrink(files.mp3, limit, files.duration_s)
+            if smaller is not None:
+                uploads, note = choose_uploads(job, replace(files, mp3=smaller), limit)
+                if any(u.filename.endswith(".mp3") for u in uploads):
+                    shrunk = "ℹ️ The MP3 was re-encoded at a lower bitrate to fit this server."
+                    note = f"{shrunk} {note.removeprefix('ℹ️ ')}".strip()
+        message = await self._show_final(
+            Flow(job=job, surface=surface, editor=StatusEditor(surface, self.spawn, interval_s=0)),
+            messages.result_text(job, job.user_id, note),
+            uploads,
+            result_view(job.id),
+        )
+        if message is not None:
+            await self.store.record_post(
+                job.id,
+                message_id=message.id,
+                channel_id=message.channel.id,
+                guild_id=message.guild.id if message.guild is not None else None,
+            )
+        return message
+
+    # --- cancel and recovery ------------------------------------------------------------
+    async def cancel(self, job_id: str) -> bool:
+        if self.runner.cancel(job_id):
+            flow = self.flows.get(job_id)
+            if flow is not None:
+                flow.cancel_requested = True
+            return True
+        job = await self.store.get_job(job_id)
+        if job is not None and job.status.active and job_id not in self.flows:
+            await self.store.mark_cancelled(job_id)  # orphaned by a crash: nothing runs it
+            return True
+        return False
+
+    async def recover(self, client: discord.Client) -> list[JobRecord]:
+        """Resubmit jobs a previous process left unfinished; results go to their channel.
+
+        Jobs the database had to give up on (inputs gone) are explained in their channel, so
+        nothing accepted disappears silently.
+        """
+        recovered = await self.store.recover()
+        started = []
+        for job in recovered.failed:
+            surface = await self._channel_surface(client, job)
+            if surface is not None:
+                with contextlib.suppress(discord.HTTPException):
+                    await surface.show(messages.failed_text(job, job.error or "interrupted"))
+        for job in recovered.requeued:
+            if job.id in self.flows:
+                continue
+            surface = await self._channel_surface(client, job)
+            if surface is None:
+                await self.store.mark_failed(
+                    job.id, "the channel it was asked in is gone, so it could not be delivered"
+                )
+                continue
+            self.spawn(self.run(job, surface))
+            started.append(job)
+        return started
+
+    async def _channel_surface(
+        self, client: discord.Client, job: JobRecord
+    ) -> ChannelSurface | None:
+        if job.channel_id is None:
+            return None
+        channel: Any = client.get_channel(job.channel_id)
+        if channel is None:
+            with contextlib.suppress(discord.HTTPException):
+                channel = await client.fetch_channel(job.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        guild = getattr(channel, "guild", None)
+        if guild is None:
+            return ChannelSurface(channel)
+        return ChannelSurface(channel, filesize_limit=guild.filesize_limit)

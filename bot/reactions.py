@@ -1,0 +1,134 @@
+"""Remix by reaction: an emoji on one of the bot's result posts starts a job from that post.
+
+Raw events are used because they do not depend on the message cache, so posts from before a
+restart still work; the post is recognised by its message id in the database, never by the
+cache. Reactions by bots (including our own), on messages that are not result posts, and
+repeats of the same emoji by the same person are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import discord
+from discord.ext import commands
+
+from bot import messages
+from bot.actions import guild_config
+from bot.requests import BLEND, derive
+from bot.services import Services
+from bot.store import JobRecord, Status
+from bot.surfaces import ChannelSurface
+from generation.types import GenerationError
+
+log = logging.getLogger(__name__)
+
+SEEN_LIMIT = 10_000
+NO_PARTNER = "🔀 blends this post with your previous job, and you have none yet: try `/riff` first."
+
+
+class ReactionRemixer:
+    """The ``on_raw_reaction_add`` listener; one per bot."""
+
+    def __init__(self, client: discord.Client, services: Services) -> None:
+        self.client = client
+        self.services = services
+        self._seen: OrderedDict[tuple[int, int, str], None] = OrderedDict()
+
+    def _ignored(self, payload: discord.RawReactionActionEvent) -> bool:
+        me = self.client.user
+        if me is None or payload.user_id == me.id:
+            return True
+        if payload.member is not None and payload.member.bot:
+            return True
+        author = getattr(payload, "message_author_id", None)
+        return author is not None and author != me.id
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        action = messages.REACTIONS.get(str(payload.emoji))
+        if action is None or self._ignored(payload):
+            return
+        key = (payload.user_id, payload.message_id, str(payload.emoji))
+        if key in self._seen:
+            return
+        parent = await self.services.store.job_for_message(payload.message_id)
+        if parent is None:
+            return
+        self._seen[key] = None
+        while len(self._seen) > SEEN_LIMIT:  # bounded: a long-running bot must not grow forever
+            self._seen.popitem(last=False)
+        await self.remix(payload, parent, action)
+
+    async def _partner(self, user_id: int, parent: JobRecord) -> JobRecord | None:
+        for job in await self.services.store.recent_jobs(user_id, limit=10):
+            if job.id != parent.id and job.status is Status.DONE:
+                return job
+        return None
+
+    async def remix(
+        self, payload: discord.RawReactionActionEvent, parent: JobRecord, action: str
+    ) -> JobRecord | None:
+        services = self.services
+        channel = self.client.get_channel(payload.channel_id)
+        if channel is None:
+            channel = await self.client.fetch_channel(payload.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        reference = discord.MessageReference(
+            message_id=payload.message_id,
+            channel_id=payload.channel_id,
+            guild_id=payload.guild_id,
+            fail_if_not_exists=False,
+        )
+        guild = getattr(channel, "guild", None)
+        surface = ChannelSurface(
+            channel,
+            reply_to=reference,
+            filesize_limit=guild.filesize_limit if guild is not None else 10 * 2**20,
+        )
+        config = await guild_config(services, payload.guild_id)
+        partner = await self._partner(payload.user_id, parent) if action == BLEND else None
+        if action == BLEND and partner is None:
+            await surface.show(f"<@{payload.user_id}>: {NO_PARTNER}")
+            return None
+        try:
+            request = derive(
+                services.config,
+                parent,
+                action,
+                rng=services.rng,
+                partner=partner,
+                blocked_words=config.blocked_words,
+            )
+            job = await services.dispatcher.admit(
+                request,
+                user_id=payload.user_id,
+                guild_id=payload.guild_id,
+                channel_id=payload.channel_id,
+                guild_config=config,
+                parent_id=parent.id,
+                partner_id=partner.id if partner is not None else None,
+                action=action,
+            )
+        except GenerationError as error:
+            # No ephemeral replies exist for reactions: answer briefly, without pinging.
+            await surface.show(f"⚠️ <@{payload.user_id}>: {messages.safe(str(error), 300)}")
+            return None
+        await services.store.record_trigger(
+            source="reaction",
+            key=str(payload.emoji),
+            message_id=payload.message_id,
+            channel_id=payload.channel_id,
+            guild_id=payload.guild_id,
+            user_id=payload.user_id,
+            source_job_id=parent.id,
+            job_id=job.id,
+        )
+        return await services.dispatcher.run(job, surface)
+
+
+def install(bot: commands.Bot, services: Services) -> ReactionRemixer:
+    remixer = ReactionRemixer(bot, services)
+    bot.add_listener(remixer.on_raw_reaction_add, "on_raw_reaction_add")
+    return remixer

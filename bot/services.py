@@ -1,0 +1,38 @@
+"""The things every command, button and reaction handler needs, bundled and passed in."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from bot.config import BotConfig
+from bot.flow import Dispatcher
+from bot.store import JobStore
+from generation.types import JobRunner
+
+DurationProbe = Callable[[Path], Awaitable[float | None]]
+"""How long an uploaded audio file plays (``bot.media.probe_duration``); ``None`` if unknown."""
+
+
+@dataclass
+class Services:
+    runner: JobRunner
+    store: JobStore
+    config: BotConfig
+    dispatcher: Dispatcher
+    rng: random.Random = field(default_factory=random.Random)
+    seed_images: tuple[str, ...] = ()
+    probe: DurationProbe | None = None
+
+
+def services_of(client: discord.Client | Any) -> Services:
+    """The services of the bot that received an interaction (see ``bot.app.RiffBot``)."""
+    found = getattr(client, "services", None)
+    if not isinstance(found, Services):
+        raise RuntimeError("this client was not built by bot.app.create_bot")
+    return found

@@ -1,0 +1,361 @@
+"""The simulated-Discord harness: a real ``RiffBot`` on SimCord with a real or gated runner.
+
+Reusable by other rooms' e2e tests (the radio): see the fixtures in ``tests/e2e/conftest.py``.
+
+Two gaps of SimCord are filled here, never in the bot:
+
+* reaction payloads lack ``message_author_id`` (real Discord sends it on add events): the
+  backend's ``emit`` is wrapped to add it from the stored message;
+* ``attachment_size_limit`` is fixed at 25 MiB: ``set_upload_limit`` makes it what a test wants.
+
+SimCord settles (waits for) the bot's work after each simulated action. Generation runs on
+the engine's thread, so the runner is wrapped in :class:`SimRunner`, which declares the wait as
+external; tests then wait for the engine with :meth:`Sim.finish` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+import simcord
+from simcord.backend.models import Message
+
+from bot.app import BotDeps, Extension, RiffBot, create_bot
+from bot.config import BotConfig
+from bot.flow import Shrinker
+from bot.services import DurationProbe
+from bot.store import JobStore
+from generation.types import (
+    ClipFiles,
+    GenerationRequest,
+    JobCancelled,
+    JobRunner,
+    Priority,
+    Progress,
+    ProgressCallback,
+)
+
+SEED_IMAGES = ("og_beat", "agile", "marim", "motorway", "vibes")
+WAIT_S = 60.0  # a safety net against hangs, never a synchronisation mechanism
+
+
+def write_clip(
+    out_dir: Path, stem: str, *, mp3_bytes: int = 2048, png_bytes: int = 512
+) -> ClipFiles:
+    """Small stand-in files with the names and roles a real clip has."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mp3 = out_dir / f"{stem}.mp3"
+    raw = out_dir / f"{stem}.raw.png"
+    picture = out_dir / f"{stem}.png"
+    params = out_dir / f"{stem}.json"
+    mp3.write_bytes(b"ID3" + bytes(mp3_bytes - 3))
+    raw.write_bytes(b"\x89PNG" + bytes(png_bytes - 4))
+    picture.write_bytes(b"\x89PNG" + bytes(png_bytes - 4))
+    params.write_text(json.dumps({"stem": stem}))
+    return ClipFiles(mp3=mp3, raw_png=raw, picture_png=picture, params_json=params, duration_s=5.11)
+
+
+@dataclass
+class Submitted:
+    job_id: str
+    owner: str
+    request: GenerationRequest
+    out_dir: Path
+
+
+class GatedRunner:
+    """A ``JobRunner`` whose jobs wait at a gate the test opens (``auto=True``: never wait).
+
+    It reports positions in submission order and emits the progress a real engine emits
+    (queued, two steps with a preview, encoding), so status edits can be asserted.
+    """
+
+    def __init__(
+        self,
+        *,
+        auto: bool = False,
+        stepwise: bool = False,
+        mp3_bytes: int = 2048,
+        png_bytes: int = 512,
+    ) -> None:
+        self.auto = auto
+        self.stepwise = stepwise
+        self._steps: dict[str, asyncio.Semaphore] = {}
+        self.mp3_bytes = mp3_bytes
+        self.png_bytes = png_bytes
+        self.submitted: list[Submitted] = []
+        self.waiting: list[str] = []
+        self.running: set[str] = set()
+        self.cancelled: set[str] = set()
+        self.failures: dict[str, Exception] = {}
+        self._gates: dict[str, asyncio.Event] = {}
+
+    def gate(self, job_id: str) -> asyncio.Event:
+        return self._gates.setdefault(job_id, asyncio.Event())
+
+    def release(self, job_id: str) -> None:
+        self.gate(job_id).set()
+
+    def advance(self, job_id: str) -> None:
+        """In ``stepwise`` mode, let the job emit its next progress event."""
+        self._stage(job_id).release()
+
+    def _stage(self, job_id: str) -> asyncio.Semaphore:
+        return self._steps.setdefault(job_id, asyncio.Semaphore(0))
+
+    async def _next_stage(self, job_id: str) -> None:
+        if self.stepwise:
+            await self._stage(job_id).acquire()
+
+    def release_all(self) -> None:
+        self.auto = True
+        for submitted in self.submitted:
+            self.release(submitted.job_id)
+
+    async def render(
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: str,
+        owner: str,
+        out_dir: Path,
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> ClipFiles:
+        emit = on_progress or (lambda progress: None)
+        self.submitted.append(Submitted(job_id, owner, request, out_dir))
+        self.waiting.append(job_id)
+        emit(Progress(job_id, "queued", position=self.position(job_id), eta_s=30.0))
+        gate = self.gate(job_id)
+        if self.auto:
+            gate.set()
+        try:
+            await gate.wait()
+        finally:
+            if job_id in self.waiting:
+                self.waiting.remove(job_id)
+        if job_id in self.cancelled:
+            raise JobCancelled("The job was cancelled.")
+        self.running.add(job_id)
+        try:
+            total = 2
+            for step in (1, 2):
+                await self._next_stage(job_id)
+                emit(
+                    Progress(
+                        job_id,
+                        "running",
+                        step,
+                        total,
+                        position=0,
+                        eta_s=1.0,
+                        preview_png=b"\x89PNG-preview",
+                    )
+                )
+            await self._next_stage(job_id)
+            emit(Progress(job_id, "encoding", total, total, position=0))
+            await self._next_stage(job_id)
+            if job_id in self.failures:
+                raise self.failures[job_id]
+            return write_clip(out_dir, job_id, mp3_bytes=self.mp3_bytes, png_bytes=self.png_bytes)
+        finally:
+            self.running.discard(job_id)
+
+    def cancel(self, job_id: str) -> bool:
+        if job_id in self.waiting:
+            self.cancelled.add(job_id)
+            self.release(job_id)
+            return True
+        return False
+
+    def position(self, job_id: str) -> int | None:
+        if job_id in self.running:
+            return 0
+        if job_id in self.waiting:
+            return self.waiting.index(job_id) + 1
+        return None
+
+
+class SimRunner:
+    """Wraps a runner so SimCord sees a job's wait as external input, with completion events."""
+
+    def __init__(self, inner: JobRunner) -> None:
+        self.inner = inner
+        self.env: simcord.Env | None = None
+        self.finished: dict[str, asyncio.Event] = {}
+        self.order: list[str] = []
+
+    def done_event(self, job_id: str) -> asyncio.Event:
+        return self.finished.setdefault(job_id, asyncio.Event())
+
+    async def render(
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: str,
+        owner: str,
+        out_dir: Path,
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> ClipFiles:
+        assert self.env is not None
+        work = self.inner.render(
+            request,
+            job_id=job_id,
+            owner=owner,
+            out_dir=out_dir,
+            priority=priority,
+            on_progress=on_progress,
+        )
+        try:
+            files: ClipFiles = await self.env.external_wait(work, reason="generation engine")
+            return files
+        finally:
+            self.order.append(job_id)
+            self.done_event(job_id).set()
+
+    def cancel(self, job_id: str) -> bool:
+        return self.inner.cancel(job_id)
+
+    def position(self, job_id: str) -> int | None:
+        return self.inner.position(job_id)
+
+
+def fill_reaction_author(env: simcord.Env) -> None:
+    """Real Discord sends ``message_author_id`` with reaction adds; SimCord does not."""
+    backend = env.backend
+    original = backend.emit
+
+    def emit(event: str, payload: Any) -> Any:
+        if event == "MESSAGE_REACTION_ADD" and "message_author_id" not in payload:
+            stored = backend.get_message(int(payload["channel_id"]), int(payload["message_id"]))
+            payload = {**payload, "message_author_id": str(stored.author_id)}
+        return original(event, payload)
+
+    backend.emit = emit
+
+
+def set_upload_limit(monkeypatch: Any, limit: int) -> None:
+    """Make every simulated interaction carry ``attachment_size_limit = limit``."""
+    import simcord.interactions as interactions
+
+    original = interactions.base_payload
+
+    def base_payload(*args: Any, **kwargs: Any) -> Any:
+        record, payload = original(*args, **kwargs)
+        payload["attachment_size_limit"] = limit
+        return record, payload
+
+    monkeypatch.setattr(interactions, "base_payload", base_payload)
+
+
+@dataclass
+class Sim:
+    """One running simulated guild: the env, a channel, two members, the bot and its parts."""
+
+    env: simcord.Env
+    bot: RiffBot
+    runner: SimRunner
+    store: JobStore
+    config: BotConfig
+    make_deps: Callable[[JobRunner], BotDeps]
+    guild: simcord.GuildHandle
+    channel: simcord.ChannelHandle
+    alice: simcord.MemberActor
+    bob: simcord.MemberActor
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def finish(self, *job_ids: str) -> None:
+        """Wait (bounded) until the engine finished these jobs, then let the bot deliver."""
+        for job_id in job_ids:
+            await asyncio.wait_for(self.runner.done_event(job_id).wait(), WAIT_S)
+        await self.env.settle(timeout=WAIT_S)
+
+    async def restart(self, runner: JobRunner) -> None:
+        """Replace the bot process: same store (database), new runner (engine)."""
+        self.runner = SimRunner(runner)
+        self.runner.env = self.env
+        self.bot = create_bot(self.make_deps(self.runner))
+        await self.env.restart_bot(self.bot)
+
+    def backend_messages(self) -> Iterator[Message]:
+        for channel_id, messages in self.env.backend.messages.items():
+            del channel_id
+            yield from messages.values()
+
+    def bot_messages(self) -> list[Message]:
+        bot_id = self.env.backend.bot_user.id
+        return [m for m in self.backend_messages() if m.author_id == bot_id]
+
+    def message_for(self, job_id: str) -> discord.Message:
+        """The channel message whose text names ``job_id`` last (the delivered post)."""
+        found = [m for m in self.channel.history() if f"`#{job_id}`" in m.content]
+        if not found:
+            raise AssertionError(f"no message for job {job_id}")
+        newest: discord.Message = max(found, key=lambda message: message.id)
+        return newest
+
+
+@contextlib.asynccontextmanager
+async def open_sim(
+    runner: JobRunner,
+    store: JobStore,
+    config: BotConfig,
+    *,
+    extensions: Sequence[Extension] = (),
+    seed: int = 1234,
+    settle_timeout: float = WAIT_S,
+    shrink: Shrinker | None = None,
+    probe: DurationProbe | None = None,
+) -> AsyncIterator[Sim]:
+    """Start a ``RiffBot`` on SimCord with one guild, one channel, members alice and bob."""
+    sim_runner = SimRunner(runner)
+
+    def make_deps(job_runner: JobRunner) -> BotDeps:
+        return BotDeps(
+            runner=job_runner,
+            store=store,
+            config=config,
+            extensions=extensions,
+            rng=random.Random(seed),
+            seed_images=SEED_IMAGES,
+            shrink=shrink,
+            probe=probe,
+        )
+
+    bot = create_bot(make_deps(sim_runner))
+    # Env is driven by hand rather than with ``simcord.run``: pytest runs an async fixture's
+    # set-up and tear-down in different contexts, which ``run``'s context variables refuse.
+    env = simcord.Env(bot, settle_timeout=settle_timeout)
+    await env.start()
+    try:
+        sim_runner.env = env
+        fill_reaction_author(env)
+        guild = env.create_guild("Riff Guild")
+        channel = guild.create_text_channel("music")
+        alice = guild.add_member(env.create_user("alice"))
+        bob = guild.add_member(env.create_user("bob"))
+        await env.settle()
+        yield Sim(
+            env=env,
+            bot=bot,
+            runner=sim_runner,
+            store=store,
+            config=config,
+            make_deps=make_deps,
+            guild=guild,
+            channel=channel,
+            alice=alice,
+            bob=bob,
+        )
+    finally:
+        await env.shutdown()
+    env.raise_errors()

@@ -1,0 +1,162 @@
+"""The bot on the REAL engine: the tiny model end to end, and the fair queue between users."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+
+from bot.config import BotConfig
+from bot.db_store import DbStore
+from generation.engine import CancelCheck, Engine, StepCallback, pipeline_engine
+from generation.types import ClipFiles, GenerationRequest
+from tests.e2e.harness import WAIT_S, Sim, open_sim, write_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from generation.tiny import make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("tiny") / "tiny", seed=0)
+
+
+@pytest.fixture
+def tiny_engine(tiny_dir: Path) -> Iterator[Engine[Any, Any]]:
+    from generation.models import load_model
+
+    engine = pipeline_engine(
+        lambda: load_model(str(tiny_dir), device="cpu", dtype="float32", progress=False),
+        max_per_owner=2,
+        max_queued=6,
+        progress_interval_s=0.0,
+    )
+    yield engine
+    engine.close(cancel_running=True)
+
+
+@pytest.fixture
+def narrow(bot_config: BotConfig) -> BotConfig:
+    """Short clips (1.28 s, the narrowest allowed; 2 steps, txt2img) keep the tiny model fast."""
+    return replace(bot_config, clip_width=128, default_steps=2, default_seed_image=None)
+
+
+async def test_riff_on_the_tiny_model_delivers_a_real_mp3_and_picture(
+    tiny_engine: Engine[Any, Any], store: DbStore, narrow: BotConfig
+) -> None:
+    async with open_sim(tiny_engine, store, narrow) as sim:
+        result = await sim.alice.slash(sim.channel, "riff", prompt="tiny noise", seed=3)
+        job_id = (await sim.store.recent_jobs(sim.alice.id))[0].id
+        await sim.finish(job_id)
+
+        assert result.response is not None
+        names = [a.filename for a in result.response.attachments]
+        assert names == [f"riff-{job_id}.mp3", f"riff-{job_id}.png"]
+        sizes = [a.size for a in result.response.attachments]
+        assert all(size > 1000 for size in sizes)
+        job = await sim.store.get_job(job_id)
+        assert job is not None
+        assert job.status.value == "done"
+        assert job.files is not None
+        assert job.files.mp3.read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+        assert job.files.duration_s == pytest.approx(1.28, abs=0.02)
+
+
+class HeldRunner:
+    """A batch runner for the real ``Engine`` whose first request waits for the test."""
+
+    def __init__(self) -> None:
+        self.hold = threading.Event()
+        self.started = threading.Event()
+        self.first = True
+
+    def __call__(
+        self,
+        model: Any,
+        requests: Sequence[GenerationRequest],
+        on_steps: Sequence[StepCallback],
+        cancels: Sequence[CancelCheck],
+    ) -> list[GenerationRequest]:
+        if self.first:
+            self.first = False
+            self.started.set()
+            assert self.hold.wait(WAIT_S)
+        for callback in on_steps:
+            callback(1, 1, None)
+        return list(requests)
+
+
+@pytest.fixture
+def held() -> HeldRunner:
+    return HeldRunner()
+
+
+@pytest.fixture
+def fair_engine(held: HeldRunner) -> Iterator[Engine[Any, Any]]:
+    def writer(request: GenerationRequest, out_dir: Path, stem: str) -> ClipFiles:
+        return write_clip(out_dir, stem)
+
+    engine: Engine[Any, Any] = Engine(
+        loader=lambda: None, batch_runner=held, writer=writer, max_per_owner=2, max_queued=6
+    )
+    yield engine
+    held.hold.set()
+    engine.close(cancel_running=True)
+
+
+@pytest.fixture
+async def fair_sim(
+    fair_engine: Engine[Any, Any], store: DbStore, bot_config: BotConfig
+) -> AsyncIterator[Sim]:
+    async with open_sim(fair_engine, store, bot_config) as sim:
+        yield sim
+
+
+async def test_the_shared_engine_takes_users_in_turn(fair_sim: Sim, held: HeldRunner) -> None:
+    sim = fair_sim
+    await sim.alice.slash(sim.channel, "riff", prompt="alice one")
+    assert await asyncio.to_thread(held.started.wait, WAIT_S)
+    second = await sim.alice.slash(sim.channel, "riff", prompt="alice two")
+    bobs = await sim.bob.slash(sim.channel, "riff", prompt="bob one")
+    alice_jobs = [job.id for job in reversed(await sim.store.recent_jobs(sim.alice.id))]
+    bob_job = (await sim.store.recent_jobs(sim.bob.id))[0].id
+
+    # Bob arrived last but has not been served: he goes before alice's second job.
+    assert bobs.response is not None
+    assert "#1 in the queue" in bobs.response.content
+    assert second.response is not None
+    assert "#2 in the queue" in second.response.content
+
+    held.hold.set()
+    await sim.finish(*alice_jobs, bob_job)
+    assert sim.runner.order == [alice_jobs[0], bob_job, alice_jobs[1]]
+    for job_id in (*alice_jobs, bob_job):
+        job = await sim.store.get_job(job_id)
+        assert job is not None
+        assert job.status.value == "done"
+
+
+async def test_cancelling_a_queued_job_on_the_real_engine(fair_sim: Sim, held: HeldRunner) -> None:
+    sim = fair_sim
+    await sim.alice.slash(sim.channel, "riff", prompt="blocking")
+    assert await asyncio.to_thread(held.started.wait, WAIT_S)
+    waiting = await sim.bob.slash(sim.channel, "riff", prompt="waiting")
+    bob_job = (await sim.store.recent_jobs(sim.bob.id))[0].id
+    assert waiting.response is not None
+    await sim.bob.click(waiting.response, custom_id=f"riff:cancel:{bob_job}")
+    await sim.finish(bob_job)
+    assert waiting.response is not None
+    assert "was cancelled" in waiting.response.content
+    held.hold.set()
+    alice_job = (await sim.store.recent_jobs(sim.alice.id))[0].id
+    await sim.finish(alice_job)
+    job = await sim.store.get_job(bob_job)
+    assert job is not None
+    assert job.status.value == "cancelled"
