@@ -26,14 +26,10 @@ REMIX = "remix"
 ACTIONS = (REROLL, VARY, EXTEND, LOOP, BLEND, REMIX)
 
 VARY_STRENGTH = 0.35
-COLUMNS_PER_SECOND = 100  # one image column is 10 ms
-# The generator's width rules (generation.validate, which imports torch, so not imported here):
-# a multiple of 64 columns (the UNet halves the 8x-smaller latent three times), 128..2048.
-WIDTH_MULTIPLE = 64
-MIN_WIDTH = 128
-MAX_WIDTH = 2048
-MIN_BLEND_SECONDS = 5
-MAX_BLEND_SECONDS = 20
+CLIP_SECONDS = 5.11  # one 512-column clip
+MIN_BLEND_SECONDS = 10
+MAX_BLEND_SECONDS = 30
+DEFAULT_BLEND_SECONDS = 20  # Riffusion's app morphs between prompts over 4 clips
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".ogg", ".flac", ".m4a", ".opus", ".aac", ".webm"})
 IMAGE_SUFFIXES = frozenset({".png"})
@@ -154,21 +150,19 @@ def blend_request(
     seconds: float | None = None,
     steps: int | None = None,
 ) -> GenerationRequest:
-    """A transition from ``start`` to ``end``; its length sets the image width (10 ms/column)."""
-    width = config.clip_width
-    if seconds is not None:
-        seconds = min(max(seconds, MIN_BLEND_SECONDS), MAX_BLEND_SECONDS)
-        columns = round(seconds * COLUMNS_PER_SECOND / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
-        width = min(MAX_WIDTH, max(MIN_WIDTH, columns))
+    """A transition track from ``start`` to ``end``: clips at evenly spaced alphas, joined
+    end to end; its length in seconds sets how many clips."""
+    chosen = DEFAULT_BLEND_SECONDS if seconds is None else seconds
+    chosen = min(max(chosen, MIN_BLEND_SECONDS), MAX_BLEND_SECONDS)
     return GenerationRequest(
         mode=Mode.BLEND,
         start=start,
         end=end,
-        alpha=0.5,
         steps=config.default_steps if steps is None else steps,
         scheduler=config.default_scheduler,
         seed_image=config.default_seed_image,
-        width=width,
+        width=config.clip_width,
+        clips=max(2, round(chosen / CLIP_SECONDS)),
     )
 
 

@@ -426,28 +426,37 @@ class _Runner:
     def plan(self, request: GenerationRequest, owner: int) -> _Plan:
         timings: dict[str, float] = {}
         notes: list[str] = []
-        alpha = request.alpha if request.end is not None else 0.0
         end = request.end or request.start
+        shape = self.latent_shape(request.width)
 
-        with _timed(timings, "text"):
+        def at(alpha: float) -> tuple[torch.Tensor, float]:
+            """Text conditioning and guidance at ``alpha`` on the way from start to end."""
             cond = self.embed(request.start.prompt, notes)
             if request.end is not None and alpha > 0.0:
                 cond_end = self.embed(request.end.prompt, notes)
                 cond = cond_end if alpha >= 1.0 else torch.lerp(cond, cond_end, alpha)
-            uncond = self.embed(request.negative_prompt, notes)
-        guidance = _mix(request.start.guidance, end.guidance, alpha)
-        shape = self.latent_shape(request.width)
+            return cond, _mix(request.start.guidance, end.guidance, alpha)
 
-        def noise_for(count: int = 1) -> list[torch.Tensor]:
+        def noise_at(alpha: float, count: int = 1) -> list[torch.Tensor]:
             start = seed_noise(request.start.seed, shape, count)
             if request.end is None or alpha <= 0.0:
                 return start
             finish = seed_noise(request.end.seed, shape, count)
             return [slerp(alpha, a, b) for a, b in zip(start, finish, strict=True)]
 
+        alpha = request.alpha if request.end is not None else 0.0
+        alphas = transition_alphas(request.clips) if request.clips > 1 else [alpha]
+        with _timed(timings, "text"):
+            points = [at(a) for a in alphas]
+            uncond = self.embed(request.negative_prompt, notes)
+
         def item(
-            noise: torch.Tensor, init: torch.Tensor | None, mask: torch.Tensor | None
+            noise: torch.Tensor,
+            init: torch.Tensor | None,
+            mask: torch.Tensor | None,
+            point: int = 0,
         ) -> _Item:
+            cond, guidance = points[point]
             return _Item(
                 owner=owner,
                 cond=cond,
@@ -466,9 +475,11 @@ class _Runner:
 
         with _timed(timings, "vae_encode"):
             if request.mode is Mode.EXTEND:
-                return self._plan_extend(request, item, noise_for()[0], timings, notes)
+                return self._plan_extend(request, item, noise_at(alpha)[0], timings, notes)
             if request.mode is Mode.REMIX:
-                return self._plan_remix(request, item, noise_for, user_mask, timings, notes)
+                return self._plan_remix(
+                    request, item, partial(noise_at, alpha), user_mask, timings, notes
+                )
             init = None
             if request.seed_image is not None:
                 seed = _fit_width(
@@ -479,12 +490,20 @@ class _Runner:
                 )
                 init = self.encode(seed)
         periodic = request.mode is Mode.LOOP
+        mask = user_mask if init is not None else None
+        items = [item(noise_at(a)[0], init, mask, i) for i, a in enumerate(alphas)]
 
         def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
-            return images[0], self.to_audio(images[0], periodic=periodic)
+            if len(images) == 1:
+                return images[0], self.to_audio(images[0], periodic=periodic)
+            from generation.audio import crossfade_join
 
-        mask = user_mask if init is not None else None
-        return _Plan(request, [item(noise_for()[0], init, mask)], finish, timings, notes)
+            clips = [self.to_audio(image) for image in images]
+            return _side_by_side(images), crossfade_join(clips, self.params.hop_length)
+
+        if len(alphas) > 1:
+            notes.append(f"A transition of {len(alphas)} clips from alpha 0 to 1.")
+        return _Plan(request, items, finish, timings, notes)
 
     def _plan_extend(
         self,
@@ -636,6 +655,21 @@ class _Runner:
             if on_step is not None:
                 on_step(number + 1, total, preview)
         return total, dropped
+
+
+def transition_alphas(clips: int) -> list[float]:
+    """Evenly spaced points from 0 to 1, both ends included, so the track starts exactly on
+    the first endpoint's clip and ends exactly on the second's."""
+    return [index / (clips - 1) for index in range(clips)]
+
+
+def _side_by_side(images: Sequence[Image.Image]) -> Image.Image:
+    joined = Image.new("RGB", (sum(image.width for image in images), images[0].height))
+    left = 0
+    for image in images:
+        joined.paste(image.convert("RGB"), (left, 0))
+        left += image.width
+    return joined
 
 
 def _stitch(images: Sequence[Image.Image], stride: int, overlap: int) -> Image.Image:

@@ -50,7 +50,9 @@ class GenerationRequest:
 
     ``seed_image`` is the name of a shipped seed image, or a path to a PNG spectrogram or an
     audio file; ``None`` means plain txt2img. Extend and variation point it at the parent's
-    raw PNG; remix points it at the uploaded audio.
+    raw PNG; remix points it at the uploaded audio. A blend with ``clips`` > 1 is a
+    transition track: that many clips at evenly spaced alphas from 0 to 1, joined end to end
+    (``alpha`` is then unused).
     """
 
     mode: Mode
@@ -64,6 +66,7 @@ class GenerationRequest:
     mask: str | None = None
     width: int = 512
     extend_keep: float = 0.5
+    clips: int = 1
 
     def with_alpha(self, alpha: float) -> GenerationRequest:
         return replace(self, alpha=alpha)

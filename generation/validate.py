@@ -21,6 +21,7 @@ MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MIN_WIDTH = 128
 MAX_WIDTH = 2048
+MAX_TRANSITION_CLIPS = 12
 WIDTH_MULTIPLE = LATENT_FACTOR * 8  # the UNet halves the latent three times
 NEEDS_END = frozenset({Mode.BLEND, Mode.RADIO})
 NEEDS_SOURCE = {
@@ -147,6 +148,9 @@ def validate_request(request: GenerationRequest, *, max_prompt_chars: int) -> Ge
     width = _integer(request.width, "The width", MIN_WIDTH, MAX_WIDTH)
     if width % WIDTH_MULTIPLE:
         raise InvalidRequest(f"The width must be a multiple of {WIDTH_MULTIPLE} columns.")
+    clips = _integer(request.clips, "The number of clips", 1, MAX_TRANSITION_CLIPS)
+    if clips > 1 and mode is not Mode.BLEND:
+        raise InvalidRequest("Only a blend can be a transition track of several clips.")
     seed_image = _seed_image(request.seed_image, mode)
     mask = request.mask
     if mask is not None:
@@ -172,6 +176,7 @@ def validate_request(request: GenerationRequest, *, max_prompt_chars: int) -> Ge
         mask=mask,
         width=width,
         extend_keep=_keep(request.extend_keep),
+        clips=clips,
     )
 
 

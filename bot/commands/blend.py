@@ -23,7 +23,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         b="Where it ends: a prompt, or a job id like #12",
         seed_a="Seed of the start (default: the job's seed, or random)",
         seed_b="Seed of the end (default: the job's seed, or random)",
-        length="Length of the transition in seconds",
+        length="Length of the transition in seconds (default 20: four clips)",
     )
     async def blend(
         interaction: discord.Interaction[Any],
@@ -31,7 +31,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         b: app_commands.Range[str, 1, max_chars],
         seed_a: app_commands.Range[int, 0, MAX_SEED] | None = None,
         seed_b: app_commands.Range[int, 0, MAX_SEED] | None = None,
-        length: app_commands.Range[int, 5, 20] | None = None,
+        length: app_commands.Range[int, 10, 30] | None = None,
     ) -> None:
         job_a = await find_job(services, a)
         job_b = await find_job(services, b)

@@ -12,7 +12,7 @@ import json
 import random
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from riffbot.settings import Settings
 
 REMIX_STRENGTH = 0.55  # keeps the upload's rhythm and contour; 0.75 mostly replaces it
-TRANSITION_FADE_MS = 10  # one column: removes clicks without moving the beat grid
 
 
 def _shared(parser: argparse.ArgumentParser) -> None:
@@ -170,7 +169,6 @@ def _run(
     args: argparse.Namespace,
     settings: Settings,
     requests: Sequence[GenerationRequest],
-    combine: Callable[[list[GenerationResult]], GenerationResult] | None = None,
 ) -> int:
     """Validate, load the model, generate (batched where shapes allow), write the files."""
     from generation.types import GenerationError, InvalidRequest
@@ -189,7 +187,7 @@ def _run(
         results = _generate(model, checked, settings)
     except GenerationError as error:
         return _fail(str(error))
-    result = combine(results) if combine is not None else results[0]
+    result = results[0]
     files = _write(result, Path(args.out))
     _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
     return 0
@@ -285,48 +283,7 @@ def blend_command(args: argparse.Namespace, settings: Settings) -> int:
         return _run(args, settings, [request.with_alpha(0.5 if args.alpha is None else args.alpha)])
     if args.clips < 2:
         return _fail("A transition track needs at least 2 clips (--clips 2 or more).")
-    alphas = [i / (args.clips - 1) for i in range(args.clips)]
-    return _run(args, settings, [request.with_alpha(a) for a in alphas], combine=_transition)
-
-
-def _transition(results: list[GenerationResult]) -> GenerationResult:
-    """Clips at rising alpha joined end to end with a one-column crossfade."""
-    import numpy as np
-    from PIL import Image
-
-    from generation.audio import crossfade_join
-    from generation.picture import render_picture
-    from generation.results import GenerationResult
-
-    first = results[0]
-    rate = first.sample_rate
-    fade = max(1, rate * TRANSITION_FADE_MS // 1000)
-    audio = crossfade_join([r.audio for r in results], fade)
-    width = sum(r.raw_image.width for r in results)
-    image = Image.new("RGB", (width, first.raw_image.height))
-    x = 0
-    for r in results:
-        image.paste(r.raw_image, (x, 0))
-        x += r.raw_image.width
-    timings: dict[str, float] = {}
-    for r in results:
-        for key, value in r.timings.items():
-            timings[key] = timings.get(key, 0.0) + value
-    alphas = ", ".join(f"{r.request.alpha:g}" for r in results)
-    from generation.params import SpectrogramParams
-
-    return GenerationResult(
-        request=first.request,
-        raw_image=image,
-        audio=np.ascontiguousarray(audio, dtype=np.float32),
-        sample_rate=rate,
-        picture=render_picture(image, SpectrogramParams()),
-        timings=timings,
-        model_id=first.model_id,
-        model_revision=first.model_revision,
-        latent=results[-1].latent,
-        notes=(f"A transition of {len(results)} clips at alpha {alphas}.",),
-    )
+    return _run(args, settings, [replace(request, clips=args.clips)])
 
 
 def extend_command(args: argparse.Namespace, settings: Settings) -> int:

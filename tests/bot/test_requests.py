@@ -142,12 +142,11 @@ def test_derive_refuses_unfinished_parents_and_newly_blocked_words(
 
 
 @pytest.mark.parametrize(
-    ("seconds", "width"), [(None, 512), (5, 512), (10, 1024), (20, 1984), (99, 1984)]
+    ("seconds", "clips"), [(None, 4), (5, 2), (10, 2), (20, 4), (30, 6), (99, 6)]
 )
-def test_blend_length_becomes_a_width_the_generator_accepts(
-    config: BotConfig, seconds: float | None, width: int
+def test_blend_length_becomes_a_transition_of_whole_clips(
+    config: BotConfig, seconds: float | None, clips: int
 ) -> None:
     request = blend_request(config, Endpoint("a", 1), Endpoint("b", 2), seconds=seconds)
-    assert request.width == width
-    assert request.width % 64 == 0
-    assert 128 <= request.width <= 2048
+    assert request.clips == clips
+    assert request.width == config.clip_width

@@ -58,7 +58,7 @@ async def test_blend_accepts_prompts_and_job_ids(sim: Sim, gated_runner: GatedRu
     assert blend.request.end == blend.request.end.__class__(
         "techno kick", 5, blend.request.end.strength, blend.request.end.guidance
     )
-    assert blend.request.width == 1024  # 10 s, in whole 64-column blocks
+    assert blend.request.clips == 2  # 10 s: two 5.11 s clips, alpha 0 then 1
     assert result.response is not None
     assert "→" in result.response.content
     job = await sim.store.get_job(blend.job_id)

@@ -136,6 +136,26 @@ def test_blend_midpoint_lies_between_the_endpoints(
     assert np.abs(middle - end).mean() < gap
 
 
+def test_transition_track_runs_from_one_endpoint_to_the_other(
+    tiny_model_session: LoadedModel, endpoints: dict[str, GenerationResult], cache: PipelineCache
+) -> None:
+    """Three clips at alpha 0, 0.5 and 1 side by side: the ends are the two riffs (up to the
+    batched-matmul rounding noted below), the joins are crossfaded, the middle is the blend."""
+    track = generate(tiny_model_session, replace(blend(0.0), clips=3), cache=cache)
+    image = pixels(track)
+    assert track.raw_image.size == (3 * WIDTH, PARAMS.num_frequencies)
+    expected = ("start", "a05", "end")
+    for index, name in enumerate(expected):
+        part = image[:, index * WIDTH : (index + 1) * WIDTH]
+        assert np.abs(part - pixels(endpoints[name])).max() <= 1
+    clip = PARAMS.samples_for_width(WIDTH)
+    assert track.audio.shape == (1, 3 * clip - 2 * PARAMS.hop_length)
+    for fade_start in (clip - PARAMS.hop_length, 2 * clip - 2 * PARAMS.hop_length):
+        for at in (fade_start, fade_start + PARAMS.hop_length):
+            assert seam_ratio(track.audio, at=at) <= 1.0
+    assert any("transition of 3 clips" in note for note in track.notes)
+
+
 def test_slerp_keeps_noise_norm_and_is_exact_at_the_ends() -> None:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(4, 32, 32, generator=generator)
