@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from riffbot.cli import bot, codec, db, generate, model
+from riffbot.cli import bot, codec, db, generate, model, radio
 
-GROUPS = (codec, db, model, generate, bot)
+GROUPS = (codec, db, model, radio, generate, bot)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.app import Extension
     from riffbot.settings import Settings
 
 NO_TOKEN = """\
@@ -41,20 +40,6 @@ def token_of(settings: Settings) -> str | None:
     return value or None
 
 
-def radio_extensions(settings: Settings, **parts: Any) -> list[Extension]:
-    """Extensions from other rooms (the radio) that ``riffbot run`` installs.
-
-    The radio room provides its wiring as ``bot.radio.extension_from_settings(settings,
-    **parts)``; until it exists the bot runs without ``/radio``.
-    """
-    try:
-        from bot import radio
-    except ImportError:
-        return []
-    factory = getattr(radio, "extension_from_settings", None)
-    return [factory(settings, **parts)] if factory is not None else []
-
-
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     token = token_of(settings)
     if token is None:
@@ -70,9 +55,10 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.config import BotConfig
     from bot.db_store import DbStore
     from bot.media import FfmpegShrinker, probe_duration
+    from bot.radio import DbRadioStore, RadioConfig, RadioDeps, radio_extension
     from db import Database, DatabaseTooNew
-    from generation.engine import pipeline_engine
-    from generation.models import load_model
+    from generation.radio import pcm_to_mp3, station_factory
+    from riffbot.wiring import build_engine
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -84,23 +70,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"riffbot run: {error}", file=sys.stderr)
         return 1
 
-    def loader() -> Any:
-        return load_model(
-            settings.model,
-            device=settings.device,
-            dtype=settings.dtype,
-            revision=settings.model_revision,
-            cache_dir=settings.model_cache_dir,
-            compile=settings.compile,
-            progress=False,
-        )
-
-    engine = pipeline_engine(
-        loader,
-        max_audio_seconds=settings.max_audio_seconds,
-        max_queued=settings.max_queue_length,
-        max_per_owner=settings.max_active_jobs_per_user,
-    )
+    engine = build_engine(settings)
     engine.start(preload=True)
     seed_images = default_seed_images()
     store = DbStore(
@@ -120,7 +90,22 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         seed_images=seed_images,
         shrink=FfmpegShrinker(),
         probe=probe_duration,
-        extensions=radio_extensions(settings, engine=engine, database=database, store=store),
+        extensions=[
+            radio_extension(
+                RadioDeps(
+                    make_station=station_factory(
+                        engine,
+                        out_dir=settings.outputs_dir / "radio",
+                        ahead=settings.radio_ahead,
+                        crossfade_s=settings.radio_crossfade_s,
+                    ),
+                    store=DbRadioStore(database),
+                    jobs=store,
+                    encode_mp3=pcm_to_mp3,
+                    config=RadioConfig.from_settings(settings),
+                )
+            )
+        ],
     )
     bot = create_bot(deps)
     try:

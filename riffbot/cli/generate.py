@@ -194,18 +194,11 @@ def _run(
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> Any:
-    from generation.models import load_model
     from generation.types import ModelError
+    from riffbot.wiring import load_model_from_settings
 
     try:
-        return load_model(
-            args.model or settings.model,
-            device=args.device or settings.device,
-            dtype=settings.dtype,
-            revision=settings.model_revision,
-            cache_dir=settings.model_cache_dir,
-            compile=settings.compile,
-        )
+        return load_model_from_settings(settings, source=args.model, device=args.device)
     except ModelError as error:
         return _fail(str(error))
 

@@ -1,0 +1,126 @@
+"""``riffbot radio``: render the endless radio to a file, with the same walk and joins as Discord.
+
+Useful to hear what a prompt sequence does before streaming it, and to check the radio's
+transitions without a voice channel. ``--prompt`` may be given several times: the radio
+starts on the first and morphs into each next one in order, a segment (four clips) apiece.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from riffbot.settings import Settings
+
+SYNTHETIC = "synthetic"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "radio",
+        help="render the endless radio to a WAV or MP3 file",
+        description="Render M minutes of the radio (Riffusion's alpha walk, crossfaded clips, "
+        "48 kHz stereo) to FILE without Discord. Repeat --prompt to morph through prompts.",
+    )
+    parser.add_argument(
+        "--prompt", action="append", required=True, help="what to play (repeat to morph)"
+    )
+    parser.add_argument("--minutes", type=_positive_float, default=1.0, help="length (minutes)")
+    parser.add_argument("--out", type=Path, required=True, help="output file, .wav or .mp3")
+    parser.add_argument(
+        "--model",
+        help=f"model path, hub id, 'tiny', or '{SYNTHETIC}' (a stand-in tone generator, no model)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="starting seed (default: random)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps per clip")
+    parser.add_argument("--seed-image", default=None, help="seed image name or PNG path")
+    parser.add_argument("--strength", type=float, default=None, help="denoising strength")
+    parser.add_argument("--guidance", type=float, default=None, help="guidance scale")
+    parser.add_argument("--negative", default="", help="negative prompt")
+    parser.add_argument("--scheduler", default=None, help="pndm (Riffusion's), dpm++, ddim...")
+    parser.add_argument("--alpha-step", type=float, default=0.25, help="alpha per clip")
+    parser.add_argument(
+        "--crossfade", type=float, default=0.05, help="crossfade between clips (seconds)"
+    )
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    parser.set_defaults(func=radio_command)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return value
+
+
+def radio_command(args: argparse.Namespace, settings: Settings) -> int:
+    import random
+
+    from generation.radio import pcm_to_mp3, pcm_to_wav, render_radio
+    from generation.radio_plan import RadioSettings, initial_state, queue_prompt
+    from generation.radio_plan import describe as describe_request
+    from generation.types import GenerationError
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".wav", ".mp3"):
+        print("error: --out must end in .wav or .mp3", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.randrange(0, 2**31)
+    try:
+        radio_settings = RadioSettings(
+            strength=args.strength if args.strength is not None else settings.default_strength,
+            guidance=args.guidance if args.guidance is not None else settings.default_guidance,
+            steps=args.steps if args.steps is not None else settings.default_steps,
+            seed_image=args.seed_image or settings.default_seed_image,
+            scheduler=args.scheduler or settings.default_scheduler,
+            negative_prompt=args.negative,
+            alpha_step=args.alpha_step,
+        )
+        state = initial_state(args.prompt[0], seed, radio_settings)
+        for prompt in args.prompt[1:]:
+            state = queue_prompt(state, prompt, max_up_next=len(args.prompt))
+        generate = _generator(args, settings)
+        started = time.perf_counter()
+
+        def progress(index: int, request: Any) -> None:
+            elapsed = time.perf_counter() - started
+            print(f"clip {index}: {describe_request(request)} [{elapsed:.1f} s]", file=sys.stderr)
+
+        pcm, _ = render_radio(
+            generate, state, args.minutes * 60.0, crossfade_s=args.crossfade, on_clip=progress
+        )
+        data = pcm_to_mp3(pcm) if suffix == ".mp3" else pcm_to_wav(pcm)
+    except GenerationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    print(f"Wrote {args.minutes:g} min of radio (seed {seed}) to {args.out}")
+    return 0
+
+
+def _generator(args: argparse.Namespace, settings: Settings) -> Any:
+    """request -> clip audio: the real pipeline, or the stand-in tone generator."""
+    source = args.model or settings.model
+    if source == SYNTHETIC:
+        from generation.radio_sim import synth_clip
+
+        class _Clip:
+            def __init__(self, audio: Any) -> None:
+                self.audio = audio
+                self.sample_rate = 44_100
+
+        return lambda request: _Clip(synth_clip(request))
+
+    from generation.pipeline import PipelineCache, generate
+    from riffbot.wiring import load_model_from_settings
+
+    model = load_model_from_settings(settings, source=source, device=args.device)
+    cache = PipelineCache()
+    return lambda request: generate(
+        model, request, cache=cache, max_audio_seconds=settings.max_audio_seconds
+    )
