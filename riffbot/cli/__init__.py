@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from riffbot.cli import bot, codec, db, generate, model, radio
 
-GROUPS = (codec, db, model, radio, generate, bot)
+GROUPS = (generate, radio, codec, model, db, bot)
 
 
 def build_parser() -> argparse.ArgumentParser:
