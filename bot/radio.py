@@ -26,7 +26,13 @@ from discord import app_commands
 from bot.messages import NO_MENTIONS
 from bot.store import JobStore
 from bot.voice import Connector, DiscordConnector, VoiceError, VoiceSupervisor, WatchdogConfig
-from generation.radio_plan import RadioSettings, RadioState, clean_prompt, initial_state
+from generation.radio_plan import (
+    DEFAULT_PROMPT,
+    RadioSettings,
+    RadioState,
+    clean_prompt,
+    initial_state,
+)
 from generation.types import MAX_SEED, ClipFiles, GenerationError, GenerationRequest
 
 if TYPE_CHECKING:
@@ -349,7 +355,7 @@ class RadioConfig:
     save_seconds: float = 25.0
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     run_watchdog: bool = True
-    default_prompt: str = "lofi hip hop beat, chill, warm rhodes"
+    default_prompt: str = DEFAULT_PROMPT
     bitrate_kbps: int = 96
 
     @classmethod
@@ -470,6 +476,9 @@ class RadioController:
         self.port = port
         self.connector = connector
         self.radios: dict[int, GuildRadio] = {}
+        # Guilds whose radio is joining voice: a second start meanwhile would build a second
+        # station that nobody could stop, generating for ever.
+        self._starting: set[int] = set()
         self._last_prompt: dict[tuple[int, int], float] = {}
 
     # ---------------------------------------------------------------- start / resume
@@ -484,7 +493,7 @@ class RadioController:
         seed_image: str | None = None,
         seed: int | None = None,
     ) -> GuildRadio:
-        if guild_id in self.radios:
+        if guild_id in self.radios or guild_id in self._starting:
             raise RadioRefused("The radio is already playing here; steer it with `/radio prompt`.")
         settings = self.deps.config.settings
         if seed_image:
@@ -494,28 +503,35 @@ class RadioController:
             state = initial_state(prompt or self.deps.config.default_prompt, chosen, settings)
         except GenerationError as exc:
             raise RadioRefused(str(exc)) from exc
-        session_id = await self.deps.store.open_session(
-            guild_id=guild_id,
-            voice_channel_id=voice_channel_id,
-            text_channel_id=text_channel_id,
-            started_by=user_id,
-            state=state,
-        )
-        return await self._launch(
-            SavedRadio(session_id, guild_id, voice_channel_id, text_channel_id, user_id, state)
-        )
+        self._starting.add(guild_id)
+        try:
+            session_id = await self.deps.store.open_session(
+                guild_id=guild_id,
+                voice_channel_id=voice_channel_id,
+                text_channel_id=text_channel_id,
+                started_by=user_id,
+                state=state,
+            )
+            return await self._launch(
+                SavedRadio(session_id, guild_id, voice_channel_id, text_channel_id, user_id, state)
+            )
+        finally:
+            self._starting.discard(guild_id)
 
     async def resume_all(self) -> list[int]:
         """After a restart: every radio that was playing plays again from where it was."""
         resumed = []
         for saved in await self.deps.store.active_sessions():
-            if saved.guild_id in self.radios:
+            if saved.guild_id in self.radios or saved.guild_id in self._starting:
                 continue
+            self._starting.add(saved.guild_id)
             try:
                 await self._launch(saved)
             except RadioRefused as exc:
                 await self.deps.store.close_session(saved.session_id, f"not resumed: {exc}")
                 continue
+            finally:
+                self._starting.discard(saved.guild_id)
             resumed.append(saved.guild_id)
             await self.port.post(
                 saved.text_channel_id,
@@ -635,10 +651,12 @@ class RadioController:
             radio.watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await radio.watchdog
+        # Clear the channel status while still connected: once the bot has left, Discord also
+        # wants Manage Channels for it, and a stale "now playing" would stay up.
+        await self.update_channel_status(radio, None)
         await radio.supervisor.stop()
         await radio.station.stop()
         await self.deps.store.close_session(radio.session_id, reason)
-        await self.update_channel_status(radio, None)
         if announce:
             await self.port.post(radio.text_channel_id, f"⏹️ Radio {reason}.")
 

@@ -11,6 +11,8 @@ and :class:`Connector` so all of this runs against a fake in tests.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import importlib.util
 import logging
@@ -175,6 +177,12 @@ class DiscordVoiceLink:
         return channel.id if channel is not None else None
 
 
+def encoder_bitrate_kbps(wanted_kbps: int, channel_bitrate_bps: int) -> int:
+    """The Opus bitrate to send: at most the channel's own (64 kbps unless the server is
+    boosted), as Discord's own clients do, and at least discord.py's encoder minimum of 16."""
+    return max(16, min(wanted_kbps, channel_bitrate_bps // 1000))
+
+
 class DiscordConnector:
     """Joins voice channels through discord.py (needs davey, PyNaCl and an Opus library)."""
 
@@ -199,7 +207,7 @@ class DiscordConnector:
         client: discord.VoiceClient = await channel.connect(
             timeout=self.timeout, reconnect=True, self_deaf=True
         )
-        return DiscordVoiceLink(client, self.bitrate_kbps)
+        return DiscordVoiceLink(client, encoder_bitrate_kbps(self.bitrate_kbps, channel.bitrate))
 
 
 class VoiceError(Exception):
@@ -268,6 +276,9 @@ class VoiceSupervisor:
         self._started_at = 0.0
         self._empty_since: float | None = None
         self._player_ended = False
+        # Ticks come from the watchdog loop and from voice-state events (a reconnect fires
+        # some itself); two at once would both reconnect and tear each other's link down.
+        self._tick = asyncio.Lock()
 
     async def start(self) -> None:
         """Join and play; raises :class:`VoiceError` when the channel cannot be joined."""
@@ -282,16 +293,23 @@ class VoiceSupervisor:
 
     def _play(self) -> None:
         assert self.link is not None
-        self.source = RadioAudioSource(self.station, self.clock)
+        source = RadioAudioSource(self.station, self.clock)
+        self.source = source
         self._player_ended = False
         self._started_at = self.clock()
-        self.link.play(self.source, after=self._after)
+        self.link.play(source, after=lambda error: self._after(source, error))
 
-    def _after(self, error: Exception | None) -> None:
-        """Runs in the player thread when playback ends: only note it; check() acts on it."""
+    def _after(self, source: RadioAudioSource, error: Exception | None) -> None:
+        """Runs in the player thread when playback ends: only note it; check() acts on it.
+
+        A replaced player's thread can end long after its replacement started (discord.py
+        waits up to its connect timeout for a dropped link first), so only the current
+        source's end counts; otherwise a healthy new link would be torn down again.
+        """
         if error is not None:
             log.warning("radio player ended with an error: %s", error)
-        self._player_ended = True
+        if source is self.source:
+            self._player_ended = True
 
     def frames_read(self) -> int:
         return self.source.frames if self.source is not None else 0
@@ -304,6 +322,10 @@ class VoiceSupervisor:
 
     async def check(self) -> None:
         """One watchdog tick: listeners first, then the connection's health."""
+        async with self._tick:
+            await self._check()
+
+    async def _check(self) -> None:
         if self.state in (VoiceState.STOPPED, VoiceState.IDLE) or self.link is None:
             return
         if await self._check_listeners():
@@ -364,10 +386,15 @@ class VoiceSupervisor:
             except Exception:
                 log.debug("disconnecting a dead voice link failed", exc_info=True)
         try:
-            self.link = await self.connector.connect(self.channel_id)
+            link = await self.connector.connect(self.channel_id)
         except Exception as exc:
             log.warning("radio voice reconnect failed: %s", exc)
             return  # the next tick tries again, up to max_reconnects
+        if self.state is VoiceState.STOPPED:  # /radio stop came while we were rejoining
+            with contextlib.suppress(Exception):
+                await link.disconnect(force=True)
+            return
+        self.link = link
         self._play()
         await self.notify(f"🔁 Reconnected the radio ({why}).")
 

@@ -210,7 +210,6 @@ class RadioStation:
             start_after=min(start_after, ahead),
         )
         self._playing: ClipTag | None = None
-        self._last_job: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
@@ -368,16 +367,15 @@ class RadioStation:
             self._last_error = None
             # Prompts queued while the clip was generating live in self._plan; keep them.
             consumed = len(before.up_next) - len(after.up_next)
-            self._plan = replace(after, up_next=self._plan.up_next[consumed:])
+            self._plan = replace(after, up_next=self._plan.up_next[consumed:], last_job_id=job_id)
             tag = ClipTag(job_id, request, self._plan, describe(request))
             self.stream.push(StreamClip(audio, tag))
-            self._last_job = job_id
             self._ready.set()
 
     async def _new_job(self, request: GenerationRequest) -> str:
         if self._hooks is None:
             return f"radio-{uuid.uuid4().hex[:12]}"
-        return await self._hooks.clip_requested(request, self._last_job)
+        return await self._hooks.clip_requested(request, self._plan.last_job_id)
 
     async def _finish(self, job_id: str, error: str | None, files: ClipFiles | None) -> None:
         if self._hooks is not None:

@@ -24,6 +24,8 @@ ALPHA_STEP = 0.25
 ROLLOVER_SLACK = 0.001
 MAX_UP_NEXT = 8
 MAX_PROMPT_CHARS = 400
+#: What plays when a radio is started without a prompt (Discord's ``/radio start``, the CLI).
+DEFAULT_PROMPT = "lofi hip hop beat, chill, warm rhodes"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class RadioState:
     ``alpha`` is the alpha of the clip made last in the current segment (0.0 before the first
     clip). ``target`` is the prompt the current segment morphs into (the app's TRANSITION
     state) or ``None`` for a seed walk (SAME_PROMPT). ``up_next`` are prompts waiting for a
-    rollover, in the order they were asked for.
+    rollover, in the order they were asked for. ``last_job_id`` is the job of the clip made
+    last, so the next clip's job names it as its parent, across a restart too.
     """
 
     prompt: str
@@ -62,6 +65,7 @@ class RadioState:
     up_next: tuple[str, ...] = ()
     settings: RadioSettings = field(default_factory=RadioSettings)
     clip_index: int = 0
+    last_job_id: str | None = None
 
     @property
     def transitioning(self) -> bool:

@@ -169,7 +169,9 @@ class RadioStream:
     # ------------------------------------------------------------------ producer side
     def push(self, clip: StreamClip) -> None:
         """Queue a clip to play after those already queued."""
-        if clip.audio.ndim != 2 or clip.audio.shape[1] != CHANNELS:
+        audio = clip.audio
+        if audio.ndim != 2 or audio.shape[1] != CHANNELS or audio.dtype != np.float32:
+            # Caught here, not in read(): a bad clip there would end discord.py's player.
             raise GenerationError("Radio clips must be (samples, 2) float32; use to_stream_audio.")
         if clip.samples < 4 * max(self.crossfade, 1):
             raise GenerationError(
@@ -212,18 +214,18 @@ class RadioStream:
         """Exactly one 20 ms frame of s16le 48 kHz stereo; silence only before the first clip."""
         with self._read_lock:
             if self._current is None and not self._start_first():
+                # Waiting for the first clip is not radio anyone would want to save.
                 self.stats.frames += 1
                 self.stats.silent_frames_waiting += 1
-                frame = SILENT_FRAME
-            else:
-                while self._out.shape[0] < FRAME_SAMPLES:
-                    chunk = self._pull(CHUNK)
-                    resampled = self._resampler.resample_chunk(chunk)
-                    if resampled.shape[0]:
-                        self._out = np.concatenate((self._out, resampled))
-                block, self._out = self._out[:FRAME_SAMPLES], self._out[FRAME_SAMPLES:]
-                frame = to_pcm16(block)
-                self.stats.frames += 1
+                return SILENT_FRAME
+            while self._out.shape[0] < FRAME_SAMPLES:
+                chunk = self._pull(CHUNK)
+                resampled = self._resampler.resample_chunk(chunk)
+                if resampled.shape[0]:
+                    self._out = np.concatenate((self._out, resampled))
+            block, self._out = self._out[:FRAME_SAMPLES], self._out[FRAME_SAMPLES:]
+            frame = to_pcm16(block)
+            self.stats.frames += 1
             self._history.append(frame)
             return frame
 

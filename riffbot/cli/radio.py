@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "48 kHz stereo) to FILE without Discord. Repeat --prompt to morph through prompts.",
     )
     parser.add_argument(
-        "--prompt", action="append", required=True, help="what to play (repeat to morph)"
+        "--prompt",
+        action="append",
+        help="what to play (repeat to morph); default: the radio's own lofi prompt",
     )
     parser.add_argument("--minutes", type=_positive_float, default=1.0, help="length (minutes)")
     parser.add_argument("--out", type=Path, required=True, help="output file, .wav or .mp3")
@@ -61,7 +63,7 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
     import random
 
     from generation.radio import pcm_to_mp3, pcm_to_wav, render_radio
-    from generation.radio_plan import RadioSettings, initial_state, queue_prompt
+    from generation.radio_plan import DEFAULT_PROMPT, RadioSettings, initial_state, queue_prompt
     from generation.radio_plan import describe as describe_request
     from generation.types import GenerationError
 
@@ -80,9 +82,10 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
             negative_prompt=args.negative,
             alpha_step=args.alpha_step,
         )
-        state = initial_state(args.prompt[0], seed, radio_settings)
-        for prompt in args.prompt[1:]:
-            state = queue_prompt(state, prompt, max_up_next=len(args.prompt))
+        prompts = args.prompt or [DEFAULT_PROMPT]
+        state = initial_state(prompts[0], seed, radio_settings)
+        for prompt in prompts[1:]:
+            state = queue_prompt(state, prompt, max_up_next=len(prompts))
         generate = _generator(args, settings)
         started = time.perf_counter()
 

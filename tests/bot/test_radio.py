@@ -29,7 +29,7 @@ from generation.radio import KeptClip, RadioStation
 from generation.radio_plan import RadioSettings, RadioState, initial_state, next_request
 from generation.radio_sim import SyntheticGenerator
 from generation.types import GenerationRequest
-from tests.bot.test_voice import FakeClock, FakeConnector
+from tests.bot.test_voice import FakeClock, FakeConnector, FakeLink
 from tests.e2e.harness import write_clip
 
 GUILD, VOICE, TEXT = 1, 10, 20
@@ -243,6 +243,45 @@ async def test_votes_stop_the_radio_and_clear_the_status(rig: Rig) -> None:
     assert not rig.stations[0].running
 
 
+async def test_a_second_start_while_the_first_is_joining_is_refused(rig: Rig) -> None:
+    """Joining voice takes seconds; a start meanwhile must not build a second station."""
+    joining, release = asyncio.Event(), asyncio.Event()
+    connect = rig.connector.connect
+
+    async def slow_connect(channel_id: int) -> FakeLink:
+        joining.set()
+        await release.wait()
+        return await connect(channel_id)
+
+    rig.connector.connect = slow_connect  # type: ignore[method-assign]
+    first = asyncio.create_task(rig.start("a"))
+    await asyncio.wait_for(joining.wait(), WAIT)
+    with pytest.raises(RadioRefused, match="already playing"):
+        await asyncio.wait_for(rig.start("b", user=BOB), WAIT)
+    release.set()
+    await asyncio.wait_for(first, WAIT)
+    assert len(rig.stations) == 1
+    assert len(await rig.store.active_sessions()) == 1
+    await rig.controller.shutdown()
+
+
+async def test_stopping_clears_the_channel_status_before_leaving(rig: Rig) -> None:
+    """Once the bot has left, Discord wants Manage Channels to clear a voice channel status."""
+    await rig.start()
+    cleared_while_connected: list[bool] = []
+    record = rig.port.set_channel_status
+
+    async def set_channel_status(voice_channel_id: int, text: str | None) -> None:
+        if text is None:
+            cleared_while_connected.append(rig.connector.links[-1].connected)
+        await record(voice_channel_id, text)
+
+    rig.port.set_channel_status = set_channel_status  # type: ignore[method-assign]
+    await rig.controller.request_stop(guild_id=GUILD, user_id=ALICE, moderator=False)
+    assert cleared_while_connected == [True]
+    assert rig.connector.links[0].disconnected
+
+
 async def test_an_empty_channel_pauses_then_leaves_and_says_why(rig: Rig) -> None:
     await rig.start()
     radio = rig.controller.radios[GUILD]
@@ -283,11 +322,15 @@ async def test_a_restart_resumes_where_the_radio_was(tmp_path: Path) -> None:
     await first.controller.shutdown()
     played_request = first.jobs.jobs[playing].request
 
-    second = Rig(tmp_path, store=first.store)
+    jobs_before = len(first.jobs.jobs)
+    second = Rig(tmp_path, store=first.store, jobs=first.jobs)
     assert await second.controller.resume_all() == [GUILD]
     assert second.port.posts[-1][1].startswith("📻 The radio is back after a restart: a")
     await second.stations[0].wait_ready()
     resumed = second.generator.requests[0]
+    # The lineage carries on: the first clip after the restart is the playing clip's child.
+    first_after = list(second.jobs.jobs.values())[jobs_before]
+    assert (first_after.request, first_after.parent_id) == (resumed, playing)
     # The first clip after the restart is the step after the clip that was playing.
     if played_request.alpha < 1.0:
         assert (resumed.start, resumed.end) == (played_request.start, played_request.end)

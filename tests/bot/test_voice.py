@@ -29,6 +29,7 @@ from bot.voice import (
     VoiceState,
     VoiceSupervisor,
     WatchdogConfig,
+    encoder_bitrate_kbps,
     ensure_opus,
 )
 from generation.radio import RadioStation
@@ -363,3 +364,78 @@ async def test_moves_are_followed() -> None:
     rig.link.connected = False
     await rig.supervisor.check()
     assert rig.link.channel_id == 77
+
+
+async def test_a_replaced_players_late_end_does_not_tear_down_the_new_link() -> None:
+    """discord.py's player waits up to its connect timeout on a dropped link before calling
+    ``after``; by then the watchdog has reconnected, and that late call must not count."""
+    rig = Rig()
+    await rig.supervisor.start()
+    first = rig.link
+    first.connected = False
+    await rig.supervisor.check()
+    assert len(rig.connector.links) == 2
+    rig.play_for(1)
+    assert first.after is not None
+    first.after(None)  # the old player thread gives up, long after the reconnect
+    await rig.supervisor.check()
+    assert len(rig.connector.links) == 2
+    assert rig.supervisor.total_reconnects == 1
+
+
+class GatedConnector(FakeConnector):
+    """Connecting takes a while (a real voice handshake), so other ticks can arrive meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def connect(self, channel_id: int) -> FakeLink:
+        if self.links:  # the first join is immediate; reconnects wait at the gate
+            self.entered.set()
+            await self.gate.wait()
+        return await super().connect(channel_id)
+
+
+async def test_ticks_during_a_reconnect_wait_for_it_instead_of_reconnecting_again() -> None:
+    """A reconnect fires voice-state events, and each event runs a tick of its own."""
+    rig = Rig()
+    connector = GatedConnector()
+    rig.connector = connector
+    rig.supervisor.connector = connector
+    await rig.supervisor.start()
+    rig.link.connected = False
+    watchdog = asyncio.create_task(rig.supervisor.check())
+    await connector.entered.wait()
+    event = asyncio.create_task(rig.supervisor.check())  # the bot's own voice state changed
+    connector.gate.set()
+    await asyncio.wait_for(asyncio.gather(watchdog, event), 10)
+    assert len(connector.links) == 2
+    assert rig.supervisor.total_reconnects == 1
+    assert rig.link.is_playing()
+
+
+def test_the_encoder_bitrate_never_exceeds_the_channels() -> None:
+    assert encoder_bitrate_kbps(96, 64_000) == 64  # an unboosted server's default channel
+    assert encoder_bitrate_kbps(96, 384_000) == 96
+    assert encoder_bitrate_kbps(96, 8_000) == 16  # discord.py's encoder minimum
+
+
+async def test_a_stop_during_a_reconnect_does_not_rejoin() -> None:
+    rig = Rig()
+    connector = GatedConnector()
+    rig.connector = connector
+    rig.supervisor.connector = connector
+    await rig.supervisor.start()
+    rig.link.connected = False
+    tick = asyncio.create_task(rig.supervisor.check())
+    await connector.entered.wait()
+    await rig.supervisor.stop("⏹️ Radio stopped by the person who started it.")
+    connector.gate.set()
+    await asyncio.wait_for(tick, 10)
+    rejoined = connector.links[-1]
+    assert len(connector.links) == 2
+    assert rejoined.disconnected
+    assert rejoined.source is None  # nothing was played into the channel it just left
+    assert rig.stopped == ["⏹️ Radio stopped by the person who started it."]

@@ -12,7 +12,7 @@ import pytest
 from generation.models import LoadedModel
 from generation.pipeline import PipelineCache, generate
 from generation.radio import RadioStation, render_radio
-from generation.radio_plan import RadioSettings, initial_state, queue_prompt
+from generation.radio_plan import DEFAULT_PROMPT, RadioSettings, initial_state, queue_prompt
 from generation.radio_sim import SyntheticClip, SyntheticGenerator, VirtualTimeLoop, synth_clip
 from generation.radio_stream import pcm16_to_float
 from generation.types import GenerationError, GenerationRequest, Mode
@@ -96,3 +96,15 @@ def test_tiny_model_radio_clip_plays_through_the_stream(tiny_model_session: Load
     assert np.all(np.isfinite(audio))
     assert float(np.sqrt(np.mean(audio[4800:] ** 2))) > 1e-3  # past the fade-in, not silent
     assert after.alpha == 0.25
+
+
+def test_cli_plays_the_default_prompt_when_none_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``riffbot radio --out r.wav`` is what a new user types first; it must just work."""
+    wav = tmp_path / "r.wav"
+    args = ["radio", "--minutes", "0.1", "--out", str(wav), "--model", "synthetic"]
+    assert main([*args, "--seed", "8"]) == 0
+    assert f"clip 1: {DEFAULT_PROMPT} (seed 8 -> 9, 25%)" in capsys.readouterr().err
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() == 6 * 48_000

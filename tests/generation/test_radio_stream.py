@@ -174,6 +174,8 @@ def test_clip_conversion_and_validation() -> None:
         to_stream_audio(np.full((2, 100), np.nan, np.float32), SR, SR)
     with pytest.raises(GenerationError, match="too short"):
         RadioStream(crossfade_s=0.05).push(StreamClip(np.zeros((100, 2), np.float32)))
+    with pytest.raises(GenerationError, match="float32"):
+        RadioStream().push(StreamClip(np.zeros((44_100, 2), np.float64)))
 
 
 def test_loud_audio_is_clipped_not_wrapped() -> None:
@@ -193,3 +195,13 @@ def test_playback_can_wait_for_a_second_clip_before_starting() -> None:
     assert stream.stats.underruns == 0
     assert stream.current is not None
     assert stream.current.tag == "b"
+
+
+def test_the_wait_for_the_first_clip_is_not_in_the_history() -> None:
+    """``/radio save`` just after a start must not post the warm-up silence as radio."""
+    stream = RadioStream(crossfade_s=0.01, history_s=5.0)
+    read_all(stream, 100)  # two seconds of waiting for the first clip
+    assert stream.recent_pcm(5.0) == b""
+    stream.push(tone_clip(1.0, 300.0, 0.0, "a"))
+    heard = read_all(stream, 10)
+    assert stream.recent_pcm(5.0) == b"".join(heard)
