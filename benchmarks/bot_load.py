@@ -131,8 +131,6 @@ async def run(args: argparse.Namespace) -> int:
                     options = {"prompt": f"user {user_no} groove {round_no}", "seed": round_no}
                 elif command == "blend":
                     options = {"a": f"calm {user_no}", "b": f"wild {round_no}"}
-                elif command == "history":
-                    options = {}
                 dispatched = time.perf_counter()
                 result = await user.slash(sim.channel, command, **options)
                 sent.append(Sent(user.id, command, result._interaction.id, dispatched, result))
@@ -157,8 +155,6 @@ async def run(args: argparse.Namespace) -> int:
             if item.interaction_id in callbacks
         ]
         delivered = refused = answered = lost = 0
-        done_jobs = {job.id: job for job in await store.active_jobs()}
-        del done_jobs
         for item in sent:
             response = item.result.response
             content = response.content if response is not None else ""

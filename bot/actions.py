@@ -43,6 +43,19 @@ async def guild_config(services: Services, guild_id: int | None) -> GuildConfig:
     return await services.store.guild_config(guild_id) if guild_id is not None else GuildConfig()
 
 
+async def acknowledge(interaction: discord.Interaction[Any]) -> None:
+    """Defer publicly ("thinking"); if Discord refuses (too late, a hiccup), carry on.
+
+    The job row is written (or about to be), so failing here would leave it queued with
+    nobody running it; instead it runs, and its surface posts in the channel when the
+    interaction cannot be edited.
+    """
+    try:
+        await interaction.response.defer(thinking=True)
+    except discord.HTTPException as error:
+        log.warning("could not acknowledge interaction %s: %s", interaction.id, error)
+
+
 def may_manage(interaction: discord.Interaction[Any], job: JobRecord) -> bool:
     """The person who asked, or anyone who may manage messages in the channel."""
     return job.user_id == interaction.user.id or interaction.permissions.manage_messages
@@ -78,7 +91,7 @@ async def launch(
     admission = asyncio.ensure_future(admit())
     done, _ = await asyncio.wait({admission}, timeout=ADMIT_BUDGET_S)
     if not done:
-        await interaction.response.defer(thinking=True)
+        await acknowledge(interaction)
     try:
         job = await admission
     except GenerationError as error:
@@ -90,7 +103,7 @@ async def launch(
             await reply(interaction, f"⚠️ {error}")
         return None
     if not interaction.response.is_done():
-        await interaction.response.defer(thinking=True)
+        await acknowledge(interaction)
     if trigger is not None and interaction.message is not None:
         await services.store.record_trigger(
             source="modal" if trigger.startswith("riffmodal") else "button",

@@ -22,7 +22,7 @@ from bot.config import BotConfig
 from bot.flow import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
 from bot.services import DurationProbe, Services
-from bot.store import JobStore
+from bot.store import JobStore, Recovered
 from bot.views import BlendSelect, RiffButton
 from generation.types import JobRunner
 
@@ -104,9 +104,13 @@ class RiffBot(commands.Bot):
             probe=deps.probe,
         )
         self.remixer = reactions.install(self, self.services)
-        self._recovered = False
+        self._leftovers: Recovered | None = None
 
     async def setup_hook(self) -> None:
+        if self.deps.recover_on_start:
+            # Before anything can add jobs (commands, the radio resuming on ready): only now
+            # is every queued or running job in the database an orphan of the last process.
+            self._leftovers = await self.services.store.recover()
         self.add_dynamic_items(RiffButton, BlendSelect)
         register_all(self.tree, self.services)
         for extension in self.deps.extensions:
@@ -128,10 +132,10 @@ class RiffBot(commands.Bot):
         )
 
     async def on_ready(self) -> None:
-        if self._recovered or not self.deps.recover_on_start:
-            return
-        self._recovered = True
-        jobs = await self.services.dispatcher.recover(self)
+        leftovers, self._leftovers = self._leftovers, None
+        if leftovers is None:
+            return  # a reconnect, or recovery is off
+        jobs = await self.services.dispatcher.recover(self, leftovers)
         if jobs:
             log.info("re-submitted %d unfinished job(s) after a restart", len(jobs))
 

@@ -22,7 +22,7 @@ import discord
 
 from bot import messages
 from bot.config import BotConfig
-from bot.store import GuildConfig, JobRecord, JobStore, Status
+from bot.store import GuildConfig, JobRecord, JobStore, Recovered, Status
 from bot.surfaces import ChannelSurface, Surface, Upload
 from bot.views import result_view, status_view
 from generation.scheduling import OwnerLimit, QueueFull
@@ -44,6 +44,20 @@ Shrinker = Callable[[Path, int, float], Awaitable[Path | None]]
 
 def owner_for(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def limits_for(config: BotConfig, guild: GuildConfig) -> tuple[int, int]:
+    """``(jobs per user, queue cap)`` for a guild: its overrides, never above the bot's own.
+
+    A guild may only tighten the limits: the engine is shared by every guild and enforces
+    the bot-wide ones itself, so a looser override would let a job past the private refusal
+    and then fail in public after it was written.
+    """
+    per_user = min(
+        guild.max_active_per_user or config.max_active_per_user, config.max_active_per_user
+    )
+    capacity = min(guild.max_queue_length or config.max_queue_length, config.max_queue_length)
+    return per_user, capacity
 
 
 def choose_uploads(job: JobRecord, files: ClipFiles, limit: int) -> tuple[list[Upload], str]:
@@ -176,9 +190,7 @@ class Dispatcher:
         ephemeral reply instead of a public message, and a lock makes check-and-write atomic
         so two quick clicks cannot both slip under the limit.
         """
-        cfg = guild_config or GuildConfig()
-        per_user = cfg.max_active_per_user or self.config.max_active_per_user
-        capacity = cfg.max_queue_length or self.config.max_queue_length
+        per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
         async with self._admission:
             active = [
                 job for job in await self.store.active_jobs() if job.request.mode != Mode.RADIO
@@ -383,20 +395,28 @@ class Dispatcher:
             return True
         return False
 
-    async def recover(self, client: discord.Client) -> list[JobRecord]:
-        """Resubmit jobs a previous process left unfinished; results go to their channel.
+    async def recover(self, client: discord.Client, recovered: Recovered) -> list[JobRecord]:
+        """Resubmit the jobs ``store.recover()`` handed back; results go to their channel.
 
         Jobs the database had to give up on (inputs gone) are explained in their channel, so
-        nothing accepted disappears silently.
+        nothing accepted disappears silently. ``recovered`` must be taken from the store
+        before this process accepts work (``RiffBot.setup_hook``), or new jobs would be
+        mistaken for orphans.
         """
-        recovered = await self.store.recover()
         started = []
         for job in recovered.failed:
+            if job.request.mode is Mode.RADIO:
+                continue  # nobody asked for a radio clip by itself: nothing to explain
             surface = await self._channel_surface(client, job)
             if surface is not None:
                 with contextlib.suppress(discord.HTTPException):
                     await surface.show(messages.failed_text(job, job.error or "interrupted"))
         for job in recovered.requeued:
+            if job.request.mode is Mode.RADIO:
+                # A radio clip belongs to a station that died with the process; the radio
+                # resumes from its saved session, so the clip must not come back as a post.
+                await self.store.mark_cancelled(job.id)
+                continue
             if job.id in self.flows:
                 continue
             surface = await self._channel_surface(client, job)

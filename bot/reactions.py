@@ -58,7 +58,10 @@ class ReactionRemixer:
         self._seen[key] = None
         while len(self._seen) > SEEN_LIMIT:  # bounded: a long-running bot must not grow forever
             self._seen.popitem(last=False)
-        await self.remix(payload, parent, action)
+        if await self.remix(payload, parent, action) is None:
+            # Refused (a limit, a blocked word, no partner): the refusal says "try again",
+            # so the same reaction must work once the reason is gone.
+            self._seen.pop(key, None)
 
     async def _partner(self, user_id: int, parent: JobRecord) -> JobRecord | None:
         for job in await self.services.store.recent_jobs(user_id, limit=10):

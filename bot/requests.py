@@ -245,6 +245,7 @@ def derive(
     if action == BLEND:
         if partner is None:
             raise InvalidRequest("Pick another of your jobs to blend with.")
+        clean_prompt(partner.request.start.prompt, blocked_words=blocked_words, max_chars=10**6)
         return blend_request(config, base.start, partner.request.start, steps=base.steps)
     if action == REMIX:
         new_prompt = clean_prompt(

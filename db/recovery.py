@@ -75,8 +75,10 @@ def files_exist_checker(
     """An ``inputs_exist`` for :func:`recover_interrupted` that looks at the request's files.
 
     A seed image or mask given by name (``og_beat``: no folder, no suffix, or one of
-    ``shipped_seed_images``) always exists; anything else is a path (relative ones under
-    ``data_dir``) that must still be on disk.
+    ``shipped_seed_images``) always exists; anything else is a path that must still be on
+    disk. A relative path counts if it exists as written (the generator opens it relative to
+    the working directory, and the bot writes paths such as ``data/outputs/uploads/…`` when
+    ``data_dir`` is relative) or under ``data_dir``.
     """
     shipped = set(shipped_seed_images)
 
@@ -86,9 +88,7 @@ def files_exist_checker(
         path = Path(reference)
         if len(path.parts) == 1 and not path.suffix:
             return True
-        if not path.is_absolute():
-            path = data_dir / path
-        return path.exists()
+        return path.exists() or (not path.is_absolute() and (data_dir / path).exists())
 
     def inputs_exist(job: Job) -> bool:
         request = job.request

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bot.app import RiffBot
+    from db import Database
     from generation.engine import Engine
     from generation.models import LoadedModel
     from generation.results import GenerationResult
@@ -50,3 +52,69 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
         radio_every=settings.engine_radio_every,
         progress_interval_s=settings.engine_progress_interval_s,
     )
+
+
+def build_bot(
+    settings: Settings, *, sync_commands: bool | None = None
+) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult], Database]:
+    """What ``riffbot run`` starts: the bot, its engine and its migrated database.
+
+    Nothing is started: no login, no model load, no worker thread; the caller starts the
+    engine and runs the bot, and closes both. That keeps this testable from ``Settings``
+    alone. ``sync_commands`` overrides ``RIFFBOT_BOT_SYNC_COMMANDS``. Raises
+    ``db.DatabaseTooNew`` (after releasing the database) if a newer Riffbot migrated it.
+    """
+    from dataclasses import replace
+
+    from bot.app import BotDeps, create_bot, default_seed_images
+    from bot.config import BotConfig
+    from bot.db_store import DbStore
+    from bot.media import FfmpegShrinker, probe_duration
+    from bot.radio import DbRadioStore, RadioConfig, RadioDeps, radio_extension
+    from db import Database
+    from generation.radio import pcm_to_mp3, station_factory
+
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+    except BaseException:
+        database.dispose()
+        raise
+    engine = build_engine(settings)
+    seed_images = default_seed_images()
+    store = DbStore(
+        database,
+        data_dir=settings.data_dir,
+        model_id=settings.model,
+        model_revision=settings.model_revision,
+        shipped_seed_images=seed_images,
+    )
+    config = BotConfig.from_settings(settings)
+    if sync_commands is not None:
+        config = replace(config, sync_commands=sync_commands)
+    radio = radio_extension(
+        RadioDeps(
+            make_station=station_factory(
+                engine,
+                out_dir=settings.outputs_dir / "radio",
+                ahead=settings.radio_ahead,
+                crossfade_s=settings.radio_crossfade_s,
+            ),
+            store=DbRadioStore(database),
+            jobs=store,
+            encode_mp3=pcm_to_mp3,
+            config=RadioConfig.from_settings(settings),
+        )
+    )
+    bot = create_bot(
+        BotDeps(
+            runner=engine,
+            store=store,
+            config=config,
+            seed_images=seed_images,
+            shrink=FfmpegShrinker(),
+            probe=probe_duration,
+            extensions=[radio],
+        )
+    )
+    return bot, engine, database

@@ -1,6 +1,7 @@
 """Small helpers shared by the command modules."""
 
-from typing import Any
+import asyncio
+from pathlib import Path
 
 import discord
 from discord import app_commands
@@ -29,5 +30,13 @@ async def find_job(services: Services, text: str) -> JobRecord | None:
     return await services.store.get_job(job_id) if job_id is not None else None
 
 
-def user_id_of(interaction: discord.Interaction[Any]) -> int:
-    return interaction.user.id
+async def save_attachment(attachment: discord.Attachment, target: Path) -> None:
+    """Download an upload and write it from a worker thread: uploads may be tens of MiB, and
+    ``Attachment.save`` would write them on the event loop."""
+    data = await attachment.read()
+
+    def write() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    await asyncio.to_thread(write)

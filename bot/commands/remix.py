@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 
 from bot.actions import launch, reply
+from bot.commands.common import save_attachment
 from bot.commands.riff import upload_path
 from bot.requests import check_upload, remix_request
 from bot.services import Services
@@ -58,8 +59,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             )
 
         async def save_upload(job: JobRecord) -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            await audio.save(target)
+            await save_attachment(audio, target)
             if services.probe is None:
                 return  # the engine still caps the length it reads
             seconds = await services.probe(target)

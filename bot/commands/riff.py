@@ -7,6 +7,7 @@ import discord
 from discord import app_commands
 
 from bot.actions import launch, reply
+from bot.commands.common import save_attachment
 from bot.requests import check_seed_image, check_upload, riff_request
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
@@ -86,7 +87,6 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         async def save_upload(job: JobRecord) -> None:
             assert attachment is not None
             assert target is not None
-            target.parent.mkdir(parents=True, exist_ok=True)
-            await attachment.save(target)
+            await save_attachment(attachment, target)
 
         await launch(interaction, build, before_run=save_upload if target is not None else None)

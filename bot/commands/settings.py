@@ -8,6 +8,7 @@ from discord import app_commands
 
 from bot import messages
 from bot.actions import reply
+from bot.flow import limits_for
 from bot.services import Services
 from bot.store import GuildConfig
 from generation.types import GenerationError
@@ -15,8 +16,7 @@ from generation.types import GenerationError
 
 def describe(config: GuildConfig, services: Services) -> str:
     words = ", ".join(f"`{messages.safe(word, 40)}`" for word in config.blocked_words) or "none"
-    per_user = config.max_active_per_user or services.config.max_active_per_user
-    queue = config.max_queue_length or services.config.max_queue_length
+    per_user, queue = limits_for(services.config, config)
     steps = config.default_steps or services.config.default_steps
     return (
         f"Blocked words: {words}\nJobs per user: {per_user} · queue cap: {queue} · "
@@ -79,11 +79,12 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             replace(config, blocked_words=tuple(w for w in config.blocked_words if w != gone)),
         )
 
+    # A guild may only tighten the bot-wide limits (see ``bot.flow.limits_for``).
     @group.command(name="limits", description="Jobs per user, queue cap and default steps")
     async def limits(
         interaction: discord.Interaction[Any],
-        per_user: app_commands.Range[int, 1, 10] | None = None,
-        queue: app_commands.Range[int, 1, 500] | None = None,
+        per_user: app_commands.Range[int, 1, services.config.max_active_per_user] | None = None,
+        queue: app_commands.Range[int, 1, services.config.max_queue_length] | None = None,
         steps: app_commands.Range[int, 1, services.config.max_steps] | None = None,
     ) -> None:
         if not allowed(interaction):

@@ -47,68 +47,22 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     import logging
-    from dataclasses import replace
 
     import discord
 
-    from bot.app import BotDeps, create_bot, default_seed_images
-    from bot.config import BotConfig
-    from bot.db_store import DbStore
-    from bot.media import FfmpegShrinker, probe_duration
-    from bot.radio import DbRadioStore, RadioConfig, RadioDeps, radio_extension
-    from db import Database, DatabaseTooNew
-    from generation.radio import pcm_to_mp3, station_factory
-    from riffbot.wiring import build_engine
+    from db import DatabaseTooNew
+    from riffbot.wiring import build_bot
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    database = Database(settings.database_url)
     try:
-        database.upgrade()
+        bot, engine, database = build_bot(settings, sync_commands=False if args.no_sync else None)
     except DatabaseTooNew as error:
         print(f"riffbot run: {error}", file=sys.stderr)
         return 1
-
-    engine = build_engine(settings)
-    engine.start(preload=True)
-    seed_images = default_seed_images()
-    store = DbStore(
-        database,
-        data_dir=settings.data_dir,
-        model_id=settings.model,
-        model_revision=settings.model_revision,
-        shipped_seed_images=seed_images,
-    )
-    config = BotConfig.from_settings(settings)
-    if args.no_sync:
-        config = replace(config, sync_commands=False)
-    deps = BotDeps(
-        runner=engine,
-        store=store,
-        config=config,
-        seed_images=seed_images,
-        shrink=FfmpegShrinker(),
-        probe=probe_duration,
-        extensions=[
-            radio_extension(
-                RadioDeps(
-                    make_station=station_factory(
-                        engine,
-                        out_dir=settings.outputs_dir / "radio",
-                        ahead=settings.radio_ahead,
-                        crossfade_s=settings.radio_crossfade_s,
-                    ),
-                    store=DbRadioStore(database),
-                    jobs=store,
-                    encode_mp3=pcm_to_mp3,
-                    config=RadioConfig.from_settings(settings),
-                )
-            )
-        ],
-    )
-    bot = create_bot(deps)
     try:
+        engine.start(preload=True)
         bot.run(token, log_handler=None)
     except discord.LoginFailure:
         print(

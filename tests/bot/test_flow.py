@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import pytest
 
-from bot.flow import StatusEditor, choose_uploads
-from bot.store import JobRecord
+from bot.config import BotConfig
+from bot.flow import Dispatcher, StatusEditor, choose_uploads, limits_for
+from bot.store import GuildConfig, JobRecord, MemoryStore
 from bot.surfaces import Upload
+from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import ClipFiles, Endpoint, GenerationRequest, Mode
+from tests.e2e.harness import GatedRunner
 
 
 def _files(tmp_path: Path, mp3: int, png: int) -> ClipFiles:
@@ -92,3 +96,28 @@ async def test_status_edits_coalesce_to_the_newest_and_close_drops_the_rest() ->
     await asyncio.gather(*tasks)
     assert surface.shown[-1] in ("later", "state change")
     assert editor.edits == len(surface.shown)
+
+
+async def test_a_guild_may_tighten_the_limits_but_never_loosen_them(tmp_path: Path) -> None:
+    # The engine enforces the bot-wide limits for every guild; a looser guild override would
+    # write the job and then fail it in public instead of refusing it privately.
+    config = BotConfig(out_dir=tmp_path, max_active_per_user=2, max_queue_length=3)
+    dispatcher = Dispatcher(GatedRunner(), MemoryStore(), config)
+    loose = GuildConfig(max_active_per_user=5, max_queue_length=50)
+    request = GenerationRequest(Mode.RIFF, Endpoint("x", 1))
+
+    async def admit(user_id: int) -> JobRecord:
+        return await dispatcher.admit(
+            request, user_id=user_id, guild_id=9, channel_id=9, guild_config=loose
+        )
+
+    await admit(1)
+    await admit(1)
+    with pytest.raises(OwnerLimit):
+        await admit(1)
+    await admit(2)
+    with pytest.raises(QueueFull):
+        await admit(3)
+    assert limits_for(config, loose) == (2, 3)
+    assert limits_for(config, GuildConfig(max_active_per_user=1, max_queue_length=2)) == (1, 2)
+    assert limits_for(config, GuildConfig()) == (2, 3)

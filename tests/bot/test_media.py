@@ -66,3 +66,29 @@ async def test_duration_is_read_from_the_header(mp3: Path, tmp_path: Path) -> No
     assert await probe_duration(broken) is None
     assert parse_duration("  Duration: 01:02:03.50, start: 0") == 3723.5
     assert parse_duration("  Duration: N/A, bitrate: N/A") is None
+
+
+async def test_an_upload_is_written_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from bot.commands.common import save_attachment
+
+    class Upload:
+        async def read(self) -> bytes:
+            return b"RIFF" + bytes(100)
+
+    writers: list[threading.Thread] = []
+    real_write = Path.write_bytes
+
+    def recording_write(self: Path, data: bytes) -> int:
+        writers.append(threading.current_thread())
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", recording_write)
+    target = tmp_path / "uploads" / "1.wav"
+    await save_attachment(Upload(), target)  # type: ignore[arg-type]
+    assert target.read_bytes() == b"RIFF" + bytes(100)
+    assert writers
+    assert threading.main_thread() not in writers

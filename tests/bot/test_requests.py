@@ -139,6 +139,23 @@ def test_derive_refuses_unfinished_parents_and_newly_blocked_words(
         derive(config, _parent(tmp_path), "reroll", rng=random.Random(), blocked_words=("jazz",))
     with pytest.raises(InvalidRequest, match="Pick another"):
         derive(config, _parent(tmp_path), "blend", rng=random.Random())
+    # The partner of a blend is checked too: its prompt goes into the new clip as much.
+    partner = JobRecord(
+        id="2",
+        request=GenerationRequest(Mode.RIFF, Endpoint("kazoo solo", 7)),
+        user_id=1,
+        guild_id=2,
+        channel_id=3,
+    )
+    with pytest.raises(InvalidRequest, match="blocked"):
+        derive(
+            config,
+            _parent(tmp_path),
+            "blend",
+            rng=random.Random(),
+            partner=partner,
+            blocked_words=("kazoo",),
+        )
 
 
 @pytest.mark.parametrize(

@@ -160,3 +160,20 @@ def test_files_exist_checker_knows_names_from_paths(tmp_path: Path) -> None:
     assert check(job(str(tmp_path / "uploads" / "a.wav")))
     assert not check(job("uploads/b.wav"))
     assert not check(job(None, mask="masks/missing.png"))
+
+
+def test_paths_the_bot_writes_under_a_relative_data_dir_count_as_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default settings: data_dir "data", uploads under "data/outputs/uploads/…", written
+    # into requests as working-directory-relative paths (the generator opens them that way).
+    monkeypatch.chdir(tmp_path)
+    data_dir = Path("data")
+    upload = data_dir / "outputs" / "uploads" / "77.wav"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"RIFF")
+    check = files_exist_checker(data_dir=data_dir)
+
+    assert check(Job(request=riff(seed_image=str(upload)).to_dict()))
+    upload.unlink()
+    assert not check(Job(request=riff(seed_image=str(upload)).to_dict()))

@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests on SimCord; other rooms' e2e tests may reuse them.
 
+- ``tiny_dir``: the tiny test model, built once per session.
 - ``bot_config``: a ``BotConfig`` writing under ``tmp_path``, progress edits unthrottled.
 - ``store``: a ``DbStore`` on a freshly migrated SQLite file in ``tmp_path``.
 - ``gated_runner``: a ``GatedRunner`` whose jobs wait until the test releases them.
@@ -20,6 +21,13 @@ from bot.config import BotConfig
 from bot.db_store import DbStore
 from db import Database
 from tests.e2e.harness import SEED_IMAGES, GatedRunner, Sim, open_sim
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from generation.tiny import make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("tiny") / "tiny", seed=0)
 
 
 @pytest.fixture

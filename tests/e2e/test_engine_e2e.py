@@ -21,13 +21,6 @@ from generation.types import ClipFiles, GenerationRequest
 from tests.e2e.harness import WAIT_S, Sim, open_sim, write_clip
 
 
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from generation.tiny import make_tiny
-
-    return make_tiny(tmp_path_factory.mktemp("tiny") / "tiny", seed=0)
-
-
 @pytest.fixture
 def tiny_engine(tiny_dir: Path) -> Iterator[Engine[Any, Any]]:
     from generation.models import load_model

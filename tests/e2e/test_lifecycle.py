@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,65 @@ async def test_restart_with_a_job_in_flight_finishes_and_delivers_it(
     assert job is not None
     assert job.status.value == "done"
     assert await sim.store.job_for_message(delivered.id) == job
+
+
+async def test_a_radio_clip_left_running_by_a_crash_is_not_posted_after_a_restart(
+    sim: Sim,
+) -> None:
+    from generation.types import Endpoint, GenerationRequest, Mode
+
+    # A radio keeps clips running ahead of playback; they are jobs too. After a crash the
+    # radio resumes from its saved session, so these must not come back as channel posts.
+    clip_request = GenerationRequest(
+        Mode.RADIO, Endpoint("lofi", 1), end=Endpoint("jazz", 2), alpha=0.25
+    )
+    clip = await sim.store.create_job(
+        clip_request,
+        user_id=sim.alice.id,
+        guild_id=sim.guild.id,
+        channel_id=sim.channel.id,
+        action="radio",
+    )
+    await sim.store.mark_running(clip.id)
+    posted_before = len(sim.bot_messages())
+
+    fresh = GatedRunner(auto=True)
+    await sim.restart(fresh)
+    await sim.env.settle()
+
+    assert fresh.submitted == []
+    job = await sim.store.get_job(clip.id)
+    assert job is not None
+    assert job.status.value == "cancelled"
+    assert len(sim.bot_messages()) == posted_before
+
+
+async def test_a_failed_acknowledgement_still_runs_the_job_and_posts_in_the_channel(
+    sim: Sim, gated_runner: GatedRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import discord
+
+    async def too_late(self: discord.InteractionResponse[Any], **kwargs: Any) -> None:
+        response: Any = SimpleNamespace(status=404, reason="Not Found")  # what HTTPException reads
+        raise discord.NotFound(response, {"code": 10062, "message": "Unknown interaction"})
+
+    # The job row is written before the acknowledgement; it must not be left orphaned.
+    monkeypatch.setattr(discord.InteractionResponse, "defer", too_late)
+    gated_runner.auto = True
+    await sim.alice.slash(sim.channel, "riff", prompt="late bloomer")
+    job_id = gated_runner.submitted[0].job_id
+    await sim.finish(job_id)
+
+    delivered = sim.message_for(job_id)
+    assert [a.filename for a in delivered.attachments] == [
+        f"riff-{job_id}.mp3",
+        f"riff-{job_id}.png",
+    ]
+    job = await sim.store.get_job(job_id)
+    assert job is not None
+    assert job.status.value == "done"
 
 
 async def test_buttons_on_old_posts_work_after_a_restart(

@@ -212,3 +212,25 @@ async def test_blend_reaction_without_a_previous_job_explains_itself(
     assert len(gated_runner.submitted) == 1
     reply = sim.channel.history()
     assert any("you have none yet" in m.content for m in reply)
+
+
+async def test_a_refused_reaction_works_when_repeated_after_the_reason_is_gone(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    post = await _delivered(sim, gated_runner, "sitar drone")
+    await sim.bob.slash(sim.channel, "riff", prompt="bob one")
+    await sim.bob.slash(sim.channel, "riff", prompt="bob two")
+    busy = [s.job_id for s in gated_runner.submitted[1:]]
+
+    await sim.bob.react(post, "🔁")  # bob is at his limit of 2: refused in the channel
+    assert len(gated_runner.submitted) == 3
+    assert any("You already have 2 jobs" in m.content for m in sim.channel.history())
+
+    gated_runner.release_all()
+    await sim.finish(*busy)
+    await sim.bob.unreact(post, "🔁")
+    await sim.bob.react(post, "🔁")  # the refusal said "try again": now it must work
+    assert len(gated_runner.submitted) == 4
+    child = gated_runner.submitted[-1]
+    assert child.owner == f"user:{sim.bob.id}"
+    await sim.finish(child.job_id)
