@@ -45,14 +45,20 @@ def _as_2d(audio: np.ndarray) -> np.ndarray:
 
 
 def limit(
-    audio: np.ndarray, sample_rate: int, *, ceiling_dbfs: float = -1.0, lookahead_ms: float = 5.0
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    ceiling_dbfs: float = -1.0,
+    lookahead_ms: float = 5.0,
+    periodic: bool = False,
 ) -> np.ndarray:
     """Look-ahead peak limiter: a smooth gain curve that keeps every sample under the ceiling.
 
     Required gain r[n] = min(1, ceiling / |x[n]|) (channels linked). A running minimum over
     2L+1 samples followed by a running mean over the same span is smooth (no clicks) and is
     still <= r[n] at every n, because each averaged value is the minimum over a window that
-    contains n.
+    contains n. ``periodic`` (loops) lets the windows wrap around, so the gain curve is
+    periodic too and the limiter adds no step at the loop point.
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
@@ -63,7 +69,8 @@ def limit(
         return arr.copy()
     need = np.minimum(1.0, ceiling / np.maximum(level, 1e-12))
     span = 2 * max(1, int(lookahead_ms * 1e-3 * sample_rate)) + 1
-    gain = uniform_filter1d(minimum_filter1d(need, span, mode="nearest"), span, mode="nearest")
+    mode = "wrap" if periodic else "nearest"
+    gain = uniform_filter1d(minimum_filter1d(need, span, mode=mode), span, mode=mode)
     out = (arr * gain[None, :]).astype(np.float32)
     # float rounding in the running mean can leave a sample a hair above the ceiling
     peak = float(np.max(np.abs(out)))
@@ -80,17 +87,20 @@ def normalize_loudness(
     target_rms_dbfs: float = -14.0,
     ceiling_dbfs: float = -1.0,
     max_gain_db: float = 30.0,
+    periodic: bool = False,
 ) -> np.ndarray:
     """Gain to ``target_rms_dbfs`` RMS, then limit peaks to ``ceiling_dbfs`` without clipping.
 
-    Silence stays silence; gain is capped so near-silent noise is not blown up.
+    Silence stays silence; gain is capped so near-silent noise is not blown up. ``periodic``:
+    see :func:`limit`.
     """
     arr = _as_2d(audio)
     level = rms_dbfs(arr)
     if not math.isfinite(level):
         return arr.copy()
     gain_db = min(target_rms_dbfs - level, max_gain_db)
-    return limit(arr * np.float32(db_to_gain(gain_db)), sample_rate, ceiling_dbfs=ceiling_dbfs)
+    gained = arr * np.float32(db_to_gain(gain_db))
+    return limit(gained, sample_rate, ceiling_dbfs=ceiling_dbfs, periodic=periodic)
 
 
 # --- crossfades and seams ------------------------------------------------------------------

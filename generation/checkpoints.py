@@ -115,10 +115,16 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
     return CheckpointInfo(path=path, shapes=shapes, embedded_config=config)
 
 
-def _check_safetensors_length(path: Path) -> None:
+def _safetensors_header(path: Path) -> tuple[int, dict[str, Any]]:
+    """The JSON header of a .safetensors file (tensor names, dtypes, offsets) and its length."""
     with path.open("rb") as handle:
         header_len = int.from_bytes(handle.read(8), "little")
-        header = json.loads(handle.read(header_len))
+        header: dict[str, Any] = json.loads(handle.read(header_len))
+    return header_len, header
+
+
+def _check_safetensors_length(path: Path) -> None:
+    header_len, header = _safetensors_header(path)
     end = max(
         (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
         default=0,
@@ -133,10 +139,7 @@ def _check_safetensors_length(path: Path) -> None:
 def weight_keys(path: Path) -> set[str]:
     """Tensor names in one weight file (safetensors header only; .bin read weights_only)."""
     if path.suffix.lower() == ".safetensors":
-        with path.open("rb") as handle:
-            header_len = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(header_len))
-        return {k for k in header if k != "__metadata__"}
+        return {k for k in _safetensors_header(path)[1] if k != "__metadata__"}
     if path.is_file():
         tensors, _ = load_ckpt(path)
         return set(tensors)
@@ -148,9 +151,7 @@ def stored_itemsize(path: Path) -> int:
     if path.suffix.lower() != ".safetensors":
         return 4
     try:
-        with path.open("rb") as handle:
-            header_len = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(header_len))
+        _, header = _safetensors_header(path)
         sizes = [
             _SAFETENSORS_ITEMSIZE.get(v.get("dtype", "F32"), 4)
             for k, v in header.items()
@@ -294,6 +295,11 @@ _VAE_ATTN = (
     ("to_k", "k"),
     ("to_v", "v"),
     ("to_out.0", "proj_out"),
+    # diffusers < 0.14 names (riffusion-model-v1's VAE was saved by diffusers 0.9)
+    ("query", "q"),
+    ("key", "k"),
+    ("value", "v"),
+    ("proj_attn", "proj_out"),
 )
 
 

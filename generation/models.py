@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -181,6 +182,17 @@ def estimate_bytes(weight_files: list[Path], dtype: torch.dtype) -> int:
         stored = checkpoints.stored_itemsize(path)
         total += path.stat().st_size * dtype.itemsize // stored
     return total
+
+
+def pipeline_bytes(info: checkpoints.CheckpointInfo, dtype: torch.dtype) -> int:
+    """What a single file's pipeline weighs in ``dtype``: its UNet, VAE and text encoder only.
+
+    Full training checkpoints (riffusion-model-v1.ckpt is 14 GB) also carry EMA weights and
+    optimizer state that are never loaded, so the file size would refuse machines that fit.
+    """
+    prefixes = (checkpoints.UNET_PREFIX, checkpoints.VAE_PREFIX, checkpoints.TEXT_PREFIX)
+    count = sum(math.prod(shape) for key, shape in info.shapes.items() if key.startswith(prefixes))
+    return count * dtype.itemsize
 
 
 # --- the public entry point -------------------------------------------------------------
@@ -383,9 +395,16 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> Stab
     return pipe
 
 
+# diffusers before 0.14 (riffusion-model-v1 was saved with 0.9) named the VAE's attention
+# weights query/key/value/proj_attn; diffusers renames them on load, so the check must too.
+_LEGACY_ATTENTION = re.compile(r"\.(query|key|value|proj_attn)\.(weight|bias)$")
+_LEGACY_NAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
+
+
 def _normal_key(key: str) -> str:
     # transformers 5 saves CLIPTextModel without the legacy ``text_model.`` prefix.
-    return key.removeprefix("text_model.")
+    key = key.removeprefix("text_model.")
+    return _LEGACY_ATTENTION.sub(lambda m: f".{_LEGACY_NAMES[m[1]]}.{m[2]}", key)
 
 
 def _refuse_missing(component: str, missing: set[str] | int, where: Path) -> None:
@@ -465,7 +484,9 @@ def _hub_folder(
     """A local snapshot folder of ``repo_id``: from the cache, else downloaded when possible.
 
     ``hub_cache`` is a Hugging Face cache directory (``None``: the user's default one), so
-    models downloaded by other tools are found and reused.
+    models downloaded by other tools are found and reused. An interrupted download leaves the
+    small ``model_index.json`` without all the weights; such a snapshot is completed by
+    downloading again (the hub resumes), not handed on to fail at every later start.
     """
     from huggingface_hub import try_to_load_from_cache
 
@@ -474,6 +495,11 @@ def _hub_folder(
     )
     if isinstance(found, str):
         snapshot = Path(found).parent
+        if _is_complete(snapshot) or not allow_download or hub_offline_by_env():
+            return snapshot, snapshot.name  # if incomplete, the folder check names what is missing
+        if hub_reachable():
+            log.info("The cached copy of %s is incomplete; resuming its download", repo_id)
+            return _download(repo_id, revision, hub_cache)
         return snapshot, snapshot.name
     if not allow_download:
         raise ModelError(
@@ -486,6 +512,14 @@ def _hub_folder(
             "huggingface.co is unreachable) and it is not in the local cache. " + _HINT_ALTERNATIVES
         )
     return _download(repo_id, revision, hub_cache)
+
+
+def _is_complete(folder: Path) -> bool:
+    try:
+        check_folder(folder)
+    except ModelError:
+        return False
+    return True
 
 
 def _download(
@@ -545,7 +579,7 @@ def _load_single_file(
     else:
         config = sd15_config(cache_root)
     checkpoints.check_sd1(info, config)
-    needed = estimate_bytes([path], dtype)
+    needed = pipeline_bytes(info, dtype)
     check_fits(needed, available_memory(torch.device("cpu")), torch.device("cpu"))
     if device.type != "cpu":
         check_fits(needed + _ACTIVATION_HEADROOM_BYTES, available_memory(device), device)

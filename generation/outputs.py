@@ -15,7 +15,7 @@ from typing import Any
 
 from generation.params import SpectrogramParams
 from generation.results import GenerationResult
-from generation.types import ClipFiles
+from generation.types import ClipFiles, Mode
 
 FORMAT_VERSION = 1
 
@@ -48,7 +48,7 @@ def write_outputs(
     params: SpectrogramParams | None = None,
 ) -> ClipFiles:
     """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` and ``stem.json``."""
-    from generation.audio import export_mp3
+    from generation.audio import export_mp3, normalize_loudness
     from generation.codec import exif_tags, save_png
 
     params = params or SpectrogramParams()
@@ -61,7 +61,11 @@ def write_outputs(
 
     timings = dict(result.timings)
     started = time.perf_counter()
-    export_mp3(result.audio, result.sample_rate, mp3)
+    # The codec peak-normalises each clip; people compare clips by loudness, so the MP3 gets
+    # one loudness target (with the limiter, never clipping; wrapping around for loops).
+    loop = result.request.mode is Mode.LOOP
+    audio = normalize_loudness(result.audio, result.sample_rate, periodic=loop)
+    export_mp3(audio, result.sample_rate, mp3)
     timings["mp3"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -237,8 +237,10 @@ class _Item:
     noise: torch.Tensor
     init: torch.Tensor | None
     mask: torch.Tensor | None
+    strength: float | None
     latent: torch.Tensor = field(init=False)
     scheduler: Any = field(init=False)
+    begin: int = field(init=False)  # index of its first timestep in the scheduler's list
 
 
 @dataclass
@@ -429,13 +431,14 @@ class _Runner:
         end = request.end or request.start
         shape = self.latent_shape(request.width)
 
-        def at(alpha: float) -> tuple[torch.Tensor, float]:
-            """Text conditioning and guidance at ``alpha`` on the way from start to end."""
+        def at(alpha: float) -> tuple[torch.Tensor, float, float | None]:
+            """Text conditioning, guidance and strength at ``alpha`` from start to end."""
             cond = self.embed(request.start.prompt, notes)
             if request.end is not None and alpha > 0.0:
                 cond_end = self.embed(request.end.prompt, notes)
                 cond = cond_end if alpha >= 1.0 else torch.lerp(cond, cond_end, alpha)
-            return cond, _mix(request.start.guidance, end.guidance, alpha)
+            guidance = _mix(request.start.guidance, end.guidance, alpha)
+            return cond, guidance, effective_strength(request.with_alpha(alpha))
 
         def noise_at(alpha: float, count: int = 1) -> list[torch.Tensor]:
             start = seed_noise(request.start.seed, shape, count)
@@ -456,7 +459,7 @@ class _Runner:
             mask: torch.Tensor | None,
             point: int = 0,
         ) -> _Item:
-            cond, guidance = points[point]
+            cond, guidance, strength = points[point]
             return _Item(
                 owner=owner,
                 cond=cond,
@@ -465,6 +468,7 @@ class _Runner:
                 noise=noise.to(self.device, self.dtype),
                 init=init,
                 mask=None if mask is None else mask.to(self.device, self.dtype),
+                strength=strength,
             )
 
         user_mask = None
@@ -596,26 +600,32 @@ class _Runner:
         cancelled: Callable[[int], bool],
     ) -> tuple[int, set[int]]:
         """Run the items from their start latents to the end, all through one UNet call per
-        step. Returns the UNet passes per item and the owners that were cancelled on the way
-        (their items leave the batch; everyone else carries on)."""
+        step. Returns the UNet passes of the batch and the owners that were cancelled on the way
+        (their items leave the batch; everyone else carries on).
+
+        Items may start at different timesteps (a transition's clips lerp the strength): each
+        joins the batch at its own first timestep, so it runs exactly as it would alone.
+        """
         steps = request.steps
-        t_start = denoise_start(steps, effective_strength(request))
-        timesteps = torch.zeros(0)
+        schedule = torch.zeros(0)
         for entry in items:
             scheduler = make_scheduler(request.scheduler, self.pipe.scheduler.config)
             scheduler.set_timesteps(steps, device=self.device)
-            begin = t_start * scheduler.order
+            schedule = scheduler.timesteps
+            entry.begin = denoise_start(steps, entry.strength) * scheduler.order
+            if entry.begin >= len(schedule):
+                raise InvalidRequest("Steps x strength is below one: there is nothing to denoise.")
             if hasattr(scheduler, "set_begin_index"):
-                scheduler.set_begin_index(begin)
+                scheduler.set_begin_index(entry.begin)
             entry.scheduler = scheduler
-            timesteps = scheduler.timesteps[begin:]
             if entry.init is None:
                 entry.latent = entry.noise * scheduler.init_noise_sigma
             else:
-                entry.latent = scheduler.add_noise(entry.init, entry.noise, timesteps[:1])
+                first_t = schedule[entry.begin : entry.begin + 1]
+                entry.latent = scheduler.add_noise(entry.init, entry.noise, first_t)
+        first = min(entry.begin for entry in items)
+        timesteps = schedule[first:]
         total = len(timesteps)
-        if total == 0:
-            raise InvalidRequest("Steps x strength is below one: there is nothing to denoise.")
 
         def preview(index: int = 0) -> bytes:
             chosen = next((e for e in items if e.owner == index), items[0])
@@ -632,13 +642,14 @@ class _Runner:
                 active = [e for e in active if e.owner not in newly]
             if not active:
                 break
-            embeddings = torch.cat([e.uncond for e in active] + [e.cond for e in active])
-            inputs = [e.scheduler.scale_model_input(e.latent, t) for e in active]
+            running = [e for e in active if e.begin <= first + number]
+            embeddings = torch.cat([e.uncond for e in running] + [e.cond for e in running])
+            inputs = [e.scheduler.scale_model_input(e.latent, t) for e in running]
             batch = torch.cat(inputs + inputs)
             predicted = unet(batch, t, encoder_hidden_states=embeddings).sample
             eps_uncond, eps_cond = predicted.chunk(2)
             following = timesteps[number + 1 : number + 2]
-            for index, entry in enumerate(active):
+            for index, entry in enumerate(running):
                 u, c = eps_uncond[index : index + 1], eps_cond[index : index + 1]
                 eps = u + entry.guidance * (c - u)
                 entry.latent = entry.scheduler.step(eps, t, entry.latent).prev_sample

@@ -100,7 +100,7 @@ def image_to_audio(args: argparse.Namespace, settings: Settings) -> int:
         audio = codec.audio_from_image(image, params, periodic=bool(args.loop))
     except InvalidRequest as exc:
         return _fail(str(exc))
-    audio = normalize_loudness(audio, params.sample_rate)
+    audio = normalize_loudness(audio, params.sample_rate, periodic=bool(args.loop))
     if suffix == ".mp3":
         export_mp3(audio, params.sample_rate, args.output, bitrate=args.bitrate)
     else:

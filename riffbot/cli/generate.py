@@ -187,8 +187,14 @@ def _run(
         results = _generate(model, checked, settings)
     except GenerationError as error:
         return _fail(str(error))
+    except KeyboardInterrupt:
+        print("cancelled: nothing was written", file=sys.stderr)
+        return 130
     result = results[0]
-    files = _write(result, Path(args.out))
+    try:
+        files = _write(result, Path(args.out))
+    except OSError as error:
+        return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}")
     _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
     return 0
 

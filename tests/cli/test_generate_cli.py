@@ -148,7 +148,7 @@ def test_loop_and_remix(tmp_path: Path) -> None:
 
 
 def test_bad_input_and_missing_model_exit_2_with_a_message(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["riff", "   ", "--out", str(tmp_path)]) == 2
     assert "prompt is empty" in capsys.readouterr().err
@@ -161,3 +161,16 @@ def test_bad_input_and_missing_model_exit_2_with_a_message(
         main(["extend", str(tmp_path / "gone.png"), "--prompt", "x", "--out", str(tmp_path)]) == 2
     )
     assert not list(tmp_path.glob("*.mp3"))
+
+    not_a_folder = tmp_path / "taken"
+    not_a_folder.write_text("a file where the output folder should go")
+    assert main(["riff", "beat", "--model", "tiny", *FAST, "--out", str(not_a_folder)]) == 2
+    assert f"Could not write the clip to {not_a_folder}" in capsys.readouterr().err
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("generation.pipeline.generate_batch", interrupted)
+    assert main(["riff", "beat", "--model", "tiny", *FAST, "--out", str(tmp_path / "c")]) == 130
+    assert "cancelled" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -65,6 +65,20 @@ def test_limiter_gain_has_no_steps() -> None:
     assert np.abs(y).max() <= A.db_to_gain(-1.0) + 1e-6
 
 
+def test_periodic_limiting_keeps_a_loop_seamless() -> None:
+    """A peak just before the loop point: a limiter that does not wrap ducks the end but not
+    the start, which leaves a step in level right at the wrap."""
+    t = np.arange(RATE // 2) / RATE  # 0.5 s: a whole number of 440 Hz periods
+    loop = 0.3 * np.cos(2 * np.pi * 440 * t)[None]
+    loop[0, -60] = 1.0  # a spike 1.4 ms before the wrap
+    assert A.seam_ratio(loop, at=0) <= 1.01  # a pure tone curves the same everywhere
+    plain = A.limit(loop * 2.0, RATE, ceiling_dbfs=-1.0)
+    wrapped = A.limit(loop * 2.0, RATE, ceiling_dbfs=-1.0, periodic=True)
+    assert A.seam_ratio(plain, at=0) > 10.0
+    assert A.seam_ratio(wrapped, at=0) <= 1.0
+    assert np.abs(wrapped).max() <= A.db_to_gain(-1.0) + 1e-6
+
+
 def test_silence_stays_silent() -> None:
     zeros = np.zeros((2, 1000), dtype=np.float32)
     assert np.array_equal(A.normalize_loudness(zeros, RATE), zeros)

@@ -446,12 +446,64 @@ def test_hub_id_loads_from_the_local_cache(tiny_model_dir: Path, tmp_path: Path)
     assert type(loaded.pipe.scheduler).__name__ == "PNDMScheduler"
 
 
+def test_an_interrupted_hub_download_is_resumed_not_reported_forever(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during the first download leaves model_index.json but not the UNet in the cache;
+    online, the next start must download again instead of failing on the cached copy."""
+    repo = tmp_path / "models--someone--riffy"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = Path(shutil.copytree(tiny_model_dir, repo / "snapshots" / commit))
+    (snapshot / FOLDER_WEIGHTS["unet"]).unlink()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    with pytest.raises(ModelError, match="incomplete"):  # offline: say what is missing
+        load_model("someone/riffy", device="cpu", cache_dir=tmp_path, progress=False)
+
+    downloads: list[str] = []
+
+    def download(repo_id: str, revision: str | None, hub_cache: Path | None) -> tuple[Path, str]:
+        downloads.append(repo_id)
+        shutil.copy(tiny_model_dir / FOLDER_WEIGHTS["unet"], snapshot / FOLDER_WEIGHTS["unet"])
+        return snapshot, commit
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "hub_reachable", lambda: True)
+    monkeypatch.setattr(models, "_download", download)
+    loaded = load_model("someone/riffy", device="cpu", cache_dir=tmp_path, progress=False)
+    assert downloads == ["someone/riffy"]
+    assert loaded.revision == commit
+
+
 def test_too_big_for_memory_is_refused_before_loading(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(models, "available_memory", lambda device: 1024)
     with pytest.raises(ModelError, match=r"needs about .* GiB on cpu"):
         load_model(str(tiny_model_dir), device="cpu", progress=False)
+
+
+def test_training_checkpoint_is_sized_by_what_loads_not_by_its_file(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full .ckpt files also hold EMA weights (riffusion-model-v1.ckpt is 14 GB): only the
+    pipeline's weights count against memory."""
+    slim = write_single_file(tiny_model_dir, tmp_path / "slim.ckpt")
+    payload = torch.load(slim, weights_only=True)
+    state = payload["state_dict"]
+    for key in list(state):  # an EMA copy of every weight, under keys nothing loads
+        state["model_ema." + key.replace(".", "")] = state[key].clone()
+    full = tmp_path / "full.ckpt"
+    torch.save(payload, full)
+    needed = models.pipeline_bytes(checkpoints.inspect_checkpoint(full), torch.float32)
+    assert needed == models.pipeline_bytes(checkpoints.inspect_checkpoint(slim), torch.float32)
+    assert full.stat().st_size > 1.5 * needed
+    monkeypatch.setattr(models, "available_memory", lambda device: int(1.2 * needed))
+    loaded = load_model(str(full), device="cpu", cache_dir=tmp_path / "cache", progress=False)
+    assert loaded.is_tiny
+    monkeypatch.setattr(models, "available_memory", lambda device: needed // 2)
+    with pytest.raises(ModelError, match="needs about"):
+        load_model(str(full), device="cpu", cache_dir=tmp_path / "cache", progress=False)
 
 
 def test_check_fits_and_estimate(tiny_model_dir: Path) -> None:
@@ -480,9 +532,17 @@ def test_out_of_memory_while_placing(tiny_model_dir: Path, monkeypatch: pytest.M
 def test_riffusion_v1_style_folder_with_pickled_bins(
     tiny_model_session: LoadedModel, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    """riffusion-model-v1 ships .bin pickles, legacy ``text_model.`` keys and a model_index that
-    lists a safety checker and feature extractor it never needs; all of that must load."""
+    """riffusion-model-v1 ships .bin pickles, legacy ``text_model.`` keys, a VAE saved by
+    diffusers 0.9 (attention weights named query/key/value/proj_attn, which diffusers renames
+    on load) and a model_index that lists a safety checker and feature extractor it never
+    needs; all of that must load."""
     folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "riffusion-like"))
+    legacy = {
+        ".to_q.": ".query.",
+        ".to_k.": ".key.",
+        ".to_v.": ".value.",
+        ".to_out.0.": ".proj_attn.",
+    }
     for component, rel in FOLDER_WEIGHTS.items():
         state = load_file(str(folder / rel))
         (folder / rel).unlink()
@@ -491,6 +551,14 @@ def test_riffusion_v1_style_folder_with_pickled_bins(
             state["text_model.embeddings.position_ids"] = torch.arange(77)[None]
             torch.save(state, folder / component / "pytorch_model.bin")
         else:
+            if component == "vae":
+                renamed = {}
+                for key, value in state.items():
+                    for new, old in legacy.items():
+                        key = key.replace(new, old)
+                    renamed[key] = value
+                assert any(".proj_attn." in key for key in renamed)
+                state = renamed
             torch.save(state, folder / component / "diffusion_pytorch_model.bin")
     index = {
         "_class_name": "StableDiffusionPipeline",
@@ -508,3 +576,7 @@ def test_riffusion_v1_style_folder_with_pickled_bins(
     _assert_same_weights(loaded.pipe, tiny_model_session.pipe)
     assert loaded.pipe.safety_checker is None
     assert loaded.pipe.feature_extractor is None
+    # `riffbot model convert` on such a folder writes a single file that loads the same weights
+    single = write_single_file(folder, tmp_path / "riffusion-like.safetensors")
+    converted = load_model(str(single), device="cpu", cache_dir=tmp_path / "cache", progress=False)
+    _assert_same_weights(converted.pipe, tiny_model_session.pipe)

@@ -156,6 +156,25 @@ def test_transition_track_runs_from_one_endpoint_to_the_other(
     assert any("transition of 3 clips" in note for note in track.notes)
 
 
+def test_transition_between_endpoints_of_different_strengths_ends_on_each(
+    tiny_model_session: LoadedModel, cache: PipelineCache
+) -> None:
+    """A blend from a remix (strength 0.5) to a fresh riff (0.75): each clip must use its own
+    alpha's strength, so the last clip is the end riff, not a riff at the start's strength."""
+    start = replace(START, strength=0.75)
+    end = replace(END, strength=0.5)
+    base = GenerationRequest(mode=Mode.BLEND, start=start, end=end, steps=STEPS, width=128, clips=2)
+    alone = [
+        generate(tiny_model_session, replace(base, mode=Mode.RIFF, start=e, end=None, clips=1))
+        for e in (start, end)
+    ]
+    assert alone[0].timings["unet_passes"] != alone[1].timings["unet_passes"]
+    track = pixels(generate(tiny_model_session, base, cache=cache))
+    for index, riff_alone in enumerate(alone):
+        part = track[:, index * 128 : (index + 1) * 128]
+        assert np.abs(part - pixels(riff_alone)).max() <= 1
+
+
 def test_slerp_keeps_noise_norm_and_is_exact_at_the_ends() -> None:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(4, 32, 32, generator=generator)

@@ -1,0 +1,44 @@
+"""What lands on disk for a finished clip: the MP3 gets one loudness target, loops stay loops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generation.audio import load_audio, peak_dbfs, rms_dbfs
+from generation.outputs import write_outputs
+from generation.results import GenerationResult
+from generation.types import Endpoint, GenerationRequest, Mode
+
+RATE = 44_100
+
+
+def result(audio: np.ndarray, mode: Mode = Mode.RIFF) -> GenerationResult:
+    image = Image.new("RGB", (64, 512), (255, 255, 255))
+    return GenerationResult(
+        request=GenerationRequest(mode=mode, start=Endpoint("beat", 1)),
+        raw_image=image,
+        audio=audio.astype(np.float32),
+        sample_rate=RATE,
+        picture=image,
+        timings={},
+        model_id="test",
+        latent=np.zeros((4, 64, 8), dtype=np.float32),
+    )
+
+
+def test_mp3_is_loudness_normalised_without_clipping(tmp_path: Path) -> None:
+    """Clips come out of the codec peak-normalised, so a pure tone is far louder than a
+    spiky beat; the MP3s must both sit at the loudness target, under the ceiling."""
+    t = np.arange(2 * RATE) / RATE
+    tone = 0.99 * np.sin(2 * np.pi * 440 * t)[None]  # RMS -3 dBFS
+    clicks = np.zeros_like(tone)
+    clicks[:, :: RATE // 8] = 0.99  # RMS far below -14 dBFS, peaks at the top
+    clicks += 0.05 * np.sin(2 * np.pi * 220 * t)[None]
+    for name, audio in (("tone", tone), ("clicks", clicks)):
+        files = write_outputs(result(audio), tmp_path, name)
+        decoded = load_audio(files.mp3, RATE, max_seconds=5)
+        assert abs(rms_dbfs(decoded) - -14.0) < 1.5, name
+        assert peak_dbfs(decoded) < -0.5, name  # -1 dBFS ceiling plus MP3's own overshoot
