@@ -163,6 +163,7 @@ class Engine(Generic[M, R]):
         writer: Writer[R] | None = None,
         batch_key: Callable[[GenerationRequest], Hashable] = unbatched,
         cost_steps: Callable[[GenerationRequest], int] = expected_steps,
+        validate: Callable[[GenerationRequest], GenerationRequest] | None = None,
         max_batch: int = 1,
         max_queued: int = 50,
         max_per_owner: int = 2,
@@ -181,6 +182,7 @@ class Engine(Generic[M, R]):
         self._writer = writer
         self._batch_key = batch_key
         self._cost_steps = cost_steps
+        self._validate = validate
         self._max_batch = max_batch
         self._interval = progress_interval_s
         self._clock = clock
@@ -420,6 +422,9 @@ class Engine(Generic[M, R]):
         priority: Priority,
         emit: Callable[[Progress], None] | None,
     ) -> concurrent.futures.Future[Any]:
+        if self._validate is not None:
+            # Every road in (bot, radio, CLI) passes here, so nothing invalid is ever queued.
+            request = self._validate(request)
         if self._autostart:
             self.start()
         key = self._batch_key(request)
@@ -645,6 +650,7 @@ def pipeline_engine(
     *,
     params: SpectrogramParams | None = None,
     max_audio_seconds: float = 60.0,
+    max_prompt_chars: int = 400,
     **engine_args: Any,
 ) -> Engine[LoadedModel, GenerationResult]:
     """An engine wired to the real pipeline and file writer.
@@ -655,6 +661,7 @@ def pipeline_engine(
     ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
     """
     from generation import outputs, pipeline
+    from generation.validate import validate_request
 
     cache = pipeline.PipelineCache()
 
@@ -681,6 +688,7 @@ def pipeline_engine(
         strength = pipeline.effective_strength(request)
         return request.steps - pipeline.denoise_start(request.steps, strength)
 
+    engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
     engine_args.setdefault("batch_key", pipeline.batch_key)
     engine_args.setdefault("cost_steps", steps)
     return Engine(loader=loader, batch_runner=run, writer=write, **engine_args)

@@ -45,6 +45,7 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
     return pipeline_engine(
         lambda: load_model_from_settings(settings, progress=False),
         max_audio_seconds=settings.max_audio_seconds,
+        max_prompt_chars=settings.max_prompt_chars,
         max_batch=settings.engine_max_batch,
         max_queued=settings.max_queue_length,
         max_per_owner=settings.max_active_jobs_per_user,

@@ -11,7 +11,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from generation.types import (
     Endpoint,
     GenerationError,
     GenerationRequest,
+    InvalidRequest,
     JobCancelled,
     JobRunner,
     Mode,
@@ -265,6 +266,26 @@ async def test_generate_returns_the_raw_result(make_engine: EngineFactory) -> No
     assert result == FakeResult("radio clip", 3, "MODEL")
     with pytest.raises(RuntimeError, match="no writer"):
         await rig.engine.render(request("x"), job_id="x", owner="u", out_dir=Path("."))
+
+
+async def test_invalid_requests_are_refused_before_they_are_queued(
+    make_engine: EngineFactory,
+) -> None:
+    """The engine's validator runs on every submission (bot, radio, CLI alike): a refusal
+    reaches the caller with its message, and the runner never sees the request."""
+
+    def validate(r: GenerationRequest) -> GenerationRequest:
+        if not r.start.prompt.strip():
+            raise InvalidRequest("Say what the music should sound like.")
+        return replace(r, start=replace(r.start, prompt=r.start.prompt.strip()))
+
+    rig = make_engine(validate=validate)
+    with pytest.raises(InvalidRequest, match="Say what"):
+        await rig.engine.generate(request("   "), job_id="empty", owner="user:1")
+    assert rig.engine.position("empty") is None
+    result = await rig.engine.generate(request("  jazz  "), job_id="ok", owner="user:1")
+    assert result.label == "jazz"
+    assert rig.runner.batches == [("jazz",)]
 
 
 def test_the_engine_is_a_job_runner(make_engine: EngineFactory) -> None:
