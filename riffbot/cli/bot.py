@@ -48,6 +48,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
     import logging
 
+    import aiohttp
     import discord
 
     from db import DatabaseTooNew
@@ -73,6 +74,13 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     except discord.PrivilegedIntentsRequired:
         print("riffbot run: Discord refused the requested intents.", file=sys.stderr)
+        return 1
+    except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as error:
+        print(
+            f"riffbot run: cannot reach Discord ({type(error).__name__}); check this "
+            "machine's network and DNS, then run again.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         engine.close()
