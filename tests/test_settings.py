@@ -1,0 +1,43 @@
+"""Settings: every key documented, the token kept secret, the environment honoured."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from riffbot.settings import Settings
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
+
+
+def env_key(field: str) -> str:
+    return "DISCORD_TOKEN" if field == "discord_token" else f"RIFFBOT_{field.upper()}"
+
+
+def test_env_example_documents_every_setting_and_nothing_else() -> None:
+    documented = set(re.findall(r"^([A-Z_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
+    expected = {env_key(name) for name in Settings.model_fields}
+    assert documented == expected
+
+
+def test_token_and_values_come_from_the_environment_and_the_token_never_prints(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DISCORD_TOKEN", "very-secret-token")
+    monkeypatch.setenv("RIFFBOT_MAX_QUEUE_LENGTH", "7")
+    settings = Settings()
+    assert settings.discord_token is not None
+    assert settings.discord_token.get_secret_value() == "very-secret-token"
+    assert settings.max_queue_length == 7
+    assert "very-secret-token" not in repr(settings)
+    assert "very-secret-token" not in str(settings.model_dump())
+
+
+def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RIFFBOT_MODEL", raising=False)
+    (tmp_path / ".env").write_text("RIFFBOT_MODEL=tiny\n")
+    assert Settings().model == "tiny"
