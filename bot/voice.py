@@ -276,6 +276,12 @@ class VoiceSupervisor:
         self._started_at = 0.0
         self._empty_since: float | None = None
         self._player_ended = False
+        # Our own disconnects (a reconnect) echo back as "the bot left voice"; a leave that is
+        # not ours means someone disconnected the bot, and the radio should not force its way
+        # back in. Discord orders voice-state events, so our echo always arrives before the
+        # new connection's, i.e. while _rejoining is still set.
+        self._rejoining = False
+        self._kicked = False
         # Ticks come from the watchdog loop and from voice-state events (a reconnect fires
         # some itself); two at once would both reconnect and tear each other's link down.
         self._tick = asyncio.Lock()
@@ -328,6 +334,12 @@ class VoiceSupervisor:
     async def _check(self) -> None:
         if self.state in (VoiceState.STOPPED, VoiceState.IDLE) or self.link is None:
             return
+        if self._kicked:
+            await self.stop(
+                "⏹️ Someone disconnected the radio from the voice channel, so it stopped. "
+                "`/radio start` brings it back."
+            )
+            return
         if await self._check_listeners():
             return
         if self.state is not VoiceState.PLAYING:
@@ -379,17 +391,20 @@ class VoiceSupervisor:
         self.total_reconnects += 1
         log.warning("radio voice: %s; reconnecting (try %d)", why, self.reconnects)
         old = self.link
-        if old is not None:
-            try:
-                old.stop()
-                await old.disconnect(force=True)
-            except Exception:
-                log.debug("disconnecting a dead voice link failed", exc_info=True)
+        self._rejoining = True
         try:
+            if old is not None:
+                try:
+                    old.stop()
+                    await old.disconnect(force=True)
+                except Exception:
+                    log.debug("disconnecting a dead voice link failed", exc_info=True)
             link = await self.connector.connect(self.channel_id)
         except Exception as exc:
             log.warning("radio voice reconnect failed: %s", exc)
             return  # the next tick tries again, up to max_reconnects
+        finally:
+            self._rejoining = False
         if self.state is VoiceState.STOPPED:  # /radio stop came while we were rejoining
             with contextlib.suppress(Exception):
                 await link.disconnect(force=True)
@@ -399,10 +414,12 @@ class VoiceSupervisor:
         await self.notify(f"🔁 Reconnected the radio ({why}).")
 
     def moved(self, channel_id: int | None) -> None:
-        """The bot's own voice state changed: follow a move, or notice a kick."""
+        """The bot's own voice state changed: follow a move, or notice a disconnect that was
+        not ours (the next tick then stops the radio and says why)."""
         if channel_id is not None:
             self.channel_id = channel_id
-        # A kick (None) shows up as a dropped connection on the next tick.
+        elif not self._rejoining and self.state in (VoiceState.PLAYING, VoiceState.PAUSED_EMPTY):
+            self._kicked = True
 
     async def stop(self, message: str | None = None) -> None:
         """Leave and stop; idempotent. ``message`` is posted and passed to ``on_stop``."""

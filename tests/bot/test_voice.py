@@ -416,6 +416,50 @@ async def test_ticks_during_a_reconnect_wait_for_it_instead_of_reconnecting_agai
     assert rig.link.is_playing()
 
 
+async def test_being_disconnected_by_someone_stops_the_radio_and_says_why() -> None:
+    rig = Rig()
+    await rig.supervisor.start()
+    rig.play_for(1)
+    rig.supervisor.moved(None)  # a moderator disconnected the bot
+    rig.link.connected = False
+    await rig.supervisor.check()
+    assert len(rig.connector.links) == 1  # it did not force its way back in
+    assert rig.link.disconnected
+    assert "disconnected the radio" in rig.messages[-1]
+    assert rig.stopped == [rig.messages[-1]]
+
+
+class EchoingConnector(FakeConnector):
+    """Like Discord: leaving during a reconnect echoes back as the bot's own voice state
+    changing to no channel, before the new connection is made."""
+
+    def __init__(self, supervisor: Callable[[], VoiceSupervisor]) -> None:
+        super().__init__()
+        self.supervisor = supervisor
+
+    async def connect(self, channel_id: int) -> FakeLink:
+        if self.links:
+            self.supervisor().moved(None)
+        link = await super().connect(channel_id)
+        self.supervisor().moved(channel_id)
+        return link
+
+
+async def test_our_own_reconnect_is_not_mistaken_for_being_disconnected() -> None:
+    rig = Rig()
+    connector = EchoingConnector(lambda: rig.supervisor)
+    rig.connector = connector
+    rig.supervisor.connector = connector
+    await rig.supervisor.start()
+    rig.link.connected = False
+    await rig.supervisor.check()
+    rig.play_for(1)
+    await rig.supervisor.check()
+    assert len(connector.links) == 2
+    assert rig.link.is_playing()
+    assert rig.stopped == []
+
+
 def test_the_encoder_bitrate_never_exceeds_the_channels() -> None:
     assert encoder_bitrate_kbps(96, 64_000) == 64  # an unboosted server's default channel
     assert encoder_bitrate_kbps(96, 384_000) == 96
