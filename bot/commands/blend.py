@@ -33,8 +33,9 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         seed_b: app_commands.Range[int, 0, MAX_SEED] | None = None,
         length: app_commands.Range[int, 10, 30] | None = None,
     ) -> None:
-        job_a = await find_job(services, a)
-        job_b = await find_job(services, b)
+        # Only "#12" names a job here: a bare "808" is a prompt (a drum machine), not job 808.
+        job_a = await find_job(services, a) if a.strip().startswith("#") else None
+        job_b = await find_job(services, b) if b.strip().startswith("#") else None
         for text, job in ((a, job_a), (b, job_b)):
             if job is None and text.strip().startswith("#"):
                 await reply(interaction, f"⚠️ There is no job {text.strip()[:20]}.")

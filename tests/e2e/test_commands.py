@@ -66,6 +66,13 @@ async def test_blend_accepts_prompts_and_job_ids(sim: Sim, gated_runner: GatedRu
     assert job.parent_id == first
     assert job.action == "blend"
 
+    await sim.alice.slash(sim.channel, "blend", a="808", b=str(first))
+    numbers = gated_runner.submitted[-1]
+    await sim.finish(numbers.job_id)
+    assert numbers.request.start.prompt == "808"  # a prompt, not job 808
+    assert numbers.request.end is not None
+    assert numbers.request.end.prompt == str(first)  # only "#N" names a job in /blend
+
     missing = await sim.alice.slash(sim.channel, "blend", a="#999", b="x")
     assert missing.response is not None
     assert missing.response.ephemeral
