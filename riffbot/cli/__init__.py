@@ -8,6 +8,7 @@ keeps ``riffbot --help`` instant.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from riffbot.settings import Settings
+
+    # transformers warns on every start that torchvision is missing for image processors we
+    # never use (the pipeline has no safety checker); users can still ask for more.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
     args = build_parser().parse_args(argv)
     try:
