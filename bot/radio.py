@@ -772,6 +772,12 @@ def _member_voice_channel(interaction: discord.Interaction[Any]) -> int | None:
     return None
 
 
+def _in_stage_channel(interaction: discord.Interaction[Any]) -> bool:
+    user = interaction.user
+    voice = user.voice if isinstance(user, discord.Member) else None
+    return voice is not None and isinstance(voice.channel, discord.StageChannel)
+
+
 def _is_moderator(interaction: discord.Interaction[Any]) -> bool:
     user = interaction.user
     return isinstance(user, discord.Member) and user.guild_permissions.manage_channels
@@ -802,6 +808,15 @@ def build_group(
         channel_id = _member_voice_channel(interaction)
         if channel_id is None or interaction.guild_id is None:
             await _refuse(interaction, "Join a voice channel first, then start the radio.")
+            return
+        if _in_stage_channel(interaction):
+            # A bot in a stage channel stays suppressed (silent) until a moderator invites it
+            # to speak, which would look like a radio that plays nothing.
+            await _refuse(
+                interaction,
+                "The radio plays in voice channels, not stage channels: join a voice channel "
+                "and start it there.",
+            )
             return
         if seed_image is not None and seed_image not in seed_images():
             await _refuse(interaction, f"There is no seed image called {seed_image!r}.")

@@ -79,6 +79,18 @@ async def test_start_needs_a_voice_channel(radio: RadioSim) -> None:
     assert radio.connector.links == []
 
 
+async def test_start_in_a_stage_channel_is_refused_with_a_reason(radio: RadioSim) -> None:
+    sim = radio.sim
+    stage = sim.guild.create_stage_channel("talks")
+    await sim.env.settle()
+    await sim.alice.join_voice(stage)
+    result = await sim.alice.slash(sim.channel, "radio start", prompt="lofi piano")
+    assert result.response is not None
+    assert result.response.ephemeral
+    assert "not stage channels" in result.response.content
+    assert radio.connector.links == []
+
+
 async def test_start_prompt_status_and_stop_votes(radio: RadioSim) -> None:
     sim = radio.sim
     await sim.alice.join_voice(radio.voice)
