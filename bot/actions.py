@@ -16,6 +16,7 @@ import discord
 
 from bot import messages
 from bot.messages import NO_MENTIONS
+from bot.replies import reply
 from bot.requests import BLEND, REMIX, derive
 from bot.services import Services, services_of
 from bot.store import GuildConfig, JobRecord, Status
@@ -29,14 +30,6 @@ ADMIT_BUDGET_S = 2.0
 """Longest the checks may take before we acknowledge anyway (Discord allows 3 s)."""
 
 Build = Callable[[GuildConfig], GenerationRequest]
-
-
-async def reply(interaction: discord.Interaction[Any], text: str) -> None:
-    """An ephemeral answer, whether or not the interaction was acknowledged already."""
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 async def guild_config(services: Services, guild_id: int | None) -> GuildConfig:

@@ -21,6 +21,7 @@ from bot.commands import register_all
 from bot.config import BotConfig
 from bot.flow import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
+from bot.replies import reply
 from bot.services import DurationProbe, Services
 from bot.store import JobStore, Recovered
 from bot.views import BlendSelect, RiffButton
@@ -74,12 +75,7 @@ class RiffTree(app_commands.CommandTree["RiffBot"]):
             log.error("command failed", exc_info=error)
             text = "⚠️ Something went wrong on our side; it has been logged. Please try again."
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-            else:
-                await interaction.response.send_message(
-                    text, ephemeral=True, allowed_mentions=NO_MENTIONS
-                )
+            await reply(interaction, text)
         except discord.HTTPException:
             log.warning("could not report a command error to the user")
 

@@ -24,6 +24,7 @@ import discord
 from discord import app_commands
 
 from bot.messages import NO_MENTIONS
+from bot.replies import reply
 from bot.store import JobStore
 from bot.voice import Connector, DiscordConnector, VoiceError, VoiceSupervisor, WatchdogConfig
 from generation.radio_plan import (
@@ -783,13 +784,6 @@ def _is_moderator(interaction: discord.Interaction[Any]) -> bool:
     return isinstance(user, discord.Member) and user.guild_permissions.manage_channels
 
 
-async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-
-
 def build_group(
     controller: RadioController, seed_images: Callable[[], Sequence[str]]
 ) -> app_commands.Group:
@@ -807,19 +801,19 @@ def build_group(
     ) -> None:
         channel_id = _member_voice_channel(interaction)
         if channel_id is None or interaction.guild_id is None:
-            await _refuse(interaction, "Join a voice channel first, then start the radio.")
+            await reply(interaction, "Join a voice channel first, then start the radio.")
             return
         if _in_stage_channel(interaction):
             # A bot in a stage channel stays suppressed (silent) until a moderator invites it
             # to speak, which would look like a radio that plays nothing.
-            await _refuse(
+            await reply(
                 interaction,
                 "The radio plays in voice channels, not stage channels: join a voice channel "
                 "and start it there.",
             )
             return
         if seed_image is not None and seed_image not in seed_images():
-            await _refuse(interaction, f"There is no seed image called {seed_image!r}.")
+            await reply(interaction, f"There is no seed image called {seed_image!r}.")
             return
         await interaction.response.defer(thinking=True)
         try:
@@ -858,7 +852,7 @@ def build_group(
                 guild_id=interaction.guild_id or 0, user_id=interaction.user.id, prompt=text
             )
         except RadioRefused as exc:
-            await _refuse(interaction, f"⚠️ {exc}")
+            await reply(interaction, f"⚠️ {exc}")
             return
         await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
 
@@ -871,7 +865,7 @@ def build_group(
                 moderator=_is_moderator(interaction),
             )
         except RadioRefused as exc:
-            await _refuse(interaction, f"⚠️ {exc}")
+            await reply(interaction, f"⚠️ {exc}")
             return
         await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
 
@@ -880,7 +874,7 @@ def build_group(
         try:
             text = controller.status_text(interaction.guild_id or 0)
         except RadioRefused as exc:
-            await _refuse(interaction, f"⚠️ {exc}")
+            await reply(interaction, f"⚠️ {exc}")
             return
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
@@ -888,7 +882,7 @@ def build_group(
     async def save(interaction: discord.Interaction[Any]) -> None:
         guild_id = interaction.guild_id or 0
         if guild_id not in controller.radios:
-            await _refuse(interaction, "⚠️ No radio is playing here.")
+            await reply(interaction, "⚠️ No radio is playing here.")
             return
         await interaction.response.defer(thinking=True)
         try:

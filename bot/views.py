@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot.messages import NO_MENTIONS
+from bot.replies import reply
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,7 @@ async def guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) 
         log.exception("component %s failed", interaction.data and interaction.data.get("custom_id"))
         text = "⚠️ Something went wrong on our side; it has been logged. Please try again."
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-            else:
-                await interaction.response.send_message(
-                    text, ephemeral=True, allowed_mentions=NO_MENTIONS
-                )
+            await reply(interaction, text)
         except discord.HTTPException:
             log.warning("could not report a component error to the user")
 

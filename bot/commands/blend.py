@@ -5,8 +5,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import launch, reply
+from bot.actions import launch
 from bot.commands.common import find_job
+from bot.replies import reply
 from bot.requests import blend_request, clean_prompt, new_seed
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord

@@ -5,8 +5,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import _cancel, reply
+from bot.actions import _cancel
 from bot.commands.common import find_job, recent_job_choices
+from bot.replies import reply
 from bot.services import Services
 
 

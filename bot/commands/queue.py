@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.actions import reply
+from bot.replies import reply
 from bot.services import Services
 from generation.types import Mode
 

@@ -5,9 +5,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import launch, reply
+from bot.actions import launch
 from bot.commands.common import save_attachment
 from bot.commands.riff import upload_path
+from bot.replies import reply
 from bot.requests import check_upload, remix_request
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord

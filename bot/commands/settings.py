@@ -7,8 +7,8 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.actions import reply
 from bot.flow import limits_for
+from bot.replies import reply
 from bot.services import Services
 from bot.store import GuildConfig
 from generation.types import GenerationError

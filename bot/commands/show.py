@@ -6,8 +6,8 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.actions import reply
 from bot.commands.common import find_job, recent_job_choices
+from bot.replies import reply
 from bot.services import Services
 from bot.store import Status
 from bot.surfaces import InteractionSurface
