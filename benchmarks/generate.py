@@ -44,17 +44,12 @@ PROMPTS = ("lofi hip hop piano", "funky bass groove", "ambient pads", "jazz drum
 def build_sd15_random(device: str, dtype: str) -> Any:
     """An SD1.5-shaped pipeline with random weights, built in memory from the shipped configs."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     from generation.clip_tokenizer import write_tokenizer_files
-    from generation.models import LoadedModel, resolve_device, resolve_dtype, use_sdpa
-    from generation.tiny import riffusion_scheduler_config, sd15_config_dir
+    from generation.models import LoadedModel, place, resolve_device, resolve_dtype
+    from generation.tiny import assemble_pipeline, sd15_config_dir
 
     config = sd15_config_dir()
     target = resolve_device(device)
@@ -65,20 +60,9 @@ def build_sd15_random(device: str, dtype: str) -> Any:
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(config / "vae"))
         text = CLIPTextModel(CLIPTextConfig.from_pretrained(config / "text_encoder"))
     tokenizer_dir = write_tokenizer_files(Path(tempfile.mkdtemp()) / "tokenizer")
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text,
-        tokenizer=CLIPTokenizer.from_pretrained(tokenizer_dir),
-        unet=unet,
-        scheduler=PNDMScheduler.from_config(riffusion_scheduler_config()),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.to(target, torch_dtype)
-    use_sdpa(pipe)
-    if target.type == "cuda":  # as generation.models places a loaded model
-        pipe.unet.to(memory_format=torch.channels_last)
+    pipe = assemble_pipeline(unet, vae, text, tokenizer_dir)
+    pipe.to(dtype=torch_dtype)
+    place(pipe, target)  # as generation.models places a loaded model
     pipe.set_progress_bar_config(disable=True)
     return LoadedModel(
         pipe=pipe,

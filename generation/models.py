@@ -264,7 +264,7 @@ def load_model(
                 pipe = _load_folder(folder, target, torch_dtype)
                 model_id, tiny = text, False
 
-    _place(pipe, target, torch_dtype, compile=compile)
+    place(pipe, target, compile=compile)
     if not progress:
         pipe.set_progress_bar_config(disable=True)
     if tiny:
@@ -665,9 +665,7 @@ def _materialize(target: Path, build: Callable[[Path], None]) -> Path:
 # --- placement --------------------------------------------------------------------------
 
 
-def _place(
-    pipe: StableDiffusionPipeline, device: torch.device, dtype: torch.dtype, *, compile: bool
-) -> None:
+def place(pipe: StableDiffusionPipeline, device: torch.device, *, compile: bool = False) -> None:
     """Move to the device, pin SDPA attention, and apply device-specific speed-ups."""
     try:
         pipe.to(device)

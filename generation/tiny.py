@@ -96,6 +96,24 @@ def is_tiny_dir(directory: Path) -> bool:
     return (directory / TINY_MARKER).is_file()
 
 
+def assemble_pipeline(unet: Any, vae: Any, text_encoder: Any, tokenizer_dir: Path) -> Any:
+    """SD1.x modules as Riffusion runs them: its PNDM scheduler, no safety checker (it flags
+    spectrograms falsely). Shared by the tiny model and the SD1.5-sized benchmark model."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTokenizer
+
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=CLIPTokenizer.from_pretrained(tokenizer_dir),
+        unet=unet,
+        scheduler=PNDMScheduler.from_config(riffusion_scheduler_config()),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
 def make_tiny(directory: Path, *, seed: int = 0, sd_layout: bool = False) -> Path:
     """Build the tiny pipeline and save it to ``directory`` (created; must not hold a model).
 
@@ -107,11 +125,9 @@ def make_tiny(directory: Path, *, seed: int = 0, sd_layout: bool = False) -> Pat
     import torch
     from diffusers import (
         AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     directory = Path(directory)
     if (directory / "model_index.json").exists():
@@ -128,16 +144,7 @@ def make_tiny(directory: Path, *, seed: int = 0, sd_layout: bool = False) -> Pat
             unet = UNet2DConditionModel(**(TINY_UNET_SD_LAYOUT if sd_layout else TINY_UNET))
             vae = AutoencoderKL(**TINY_VAE)
             text_encoder = CLIPTextModel(CLIPTextConfig(**TINY_TEXT))
-        pipe = StableDiffusionPipeline(
-            vae=vae,
-            text_encoder=text_encoder,
-            tokenizer=CLIPTokenizer.from_pretrained(tokenizer_dir),
-            unet=unet,
-            scheduler=PNDMScheduler.from_config(riffusion_scheduler_config()),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        pipe = assemble_pipeline(unet, vae, text_encoder, tokenizer_dir)
         pipe.save_pretrained(staging, safe_serialization=True)
         # save_pretrained writes transformers' own tokenizer.json; put back the four files
         # the real SD1.x repositories carry, so loading follows the real models' path.
