@@ -462,8 +462,9 @@ def station_factory(
     history_s: float = 30.0,
     start_after: int = 2,
 ) -> Callable[[RadioState, RadioHooks, str], RadioStation]:
-    """What ``bot.radio.RadioDeps.make_station`` wants: one station per guild on the shared
-    engine, each clip's files kept under ``out_dir`` so its job can be shown and remixed.
+    """What ``bot.radio.controller.RadioDeps.make_station`` wants: one station per guild on
+    the shared engine, each clip's files kept under ``out_dir`` so its job can be shown and
+    remixed.
     Playback starts once ``start_after`` clips are ready (silence until then)."""
 
     def make(state: RadioState, hooks: RadioHooks, owner: str) -> RadioStation:

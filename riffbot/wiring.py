@@ -71,7 +71,9 @@ def build_bot(
     from bot.config import BotConfig
     from bot.db_store import DbStore
     from bot.media import FfmpegShrinker, probe_duration
-    from bot.radio import DbRadioStore, RadioConfig, RadioDeps, radio_extension
+    from bot.radio.cog import radio_extension
+    from bot.radio.controller import RadioConfig, RadioDeps
+    from bot.radio.store import DbRadioStore
     from db import Database
     from generation.radio import pcm_to_mp3, station_factory
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.radio import (
-    MemoryRadioStore,
+from bot.radio.controller import (
     RadioConfig,
     RadioController,
     RadioDeps,
@@ -23,6 +22,7 @@ from bot.radio import (
     channel_status_text,
     decide_stop,
 )
+from bot.radio.store import MemoryRadioStore
 from bot.store import JobStore, MemoryStore, Status
 from bot.voice import RadioAudioSource, VoiceState, WatchdogConfig
 from generation.radio import KeptClip, RadioStation

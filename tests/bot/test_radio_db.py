@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.db_store import DbStore
-from bot.radio import DbRadioStore
+from bot.radio.store import DbRadioStore
 from db.engine import Database
 from db.jobs import load_job
 from db.radio import radio_clips

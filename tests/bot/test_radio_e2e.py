@@ -15,7 +15,9 @@ import pytest
 import simcord
 
 from bot.config import BotConfig
-from bot.radio import MemoryRadioStore, RadioConfig, RadioController, RadioDeps, radio_extension
+from bot.radio.cog import radio_extension
+from bot.radio.controller import RadioConfig, RadioController, RadioDeps
+from bot.radio.store import MemoryRadioStore
 from bot.store import MemoryStore
 from generation.radio import RadioStation
 from generation.radio_plan import RadioSettings, RadioState

@@ -1,0 +1,233 @@
+"""The radio's Discord side: the ``/radio`` command group, the voice-state listeners and
+resume-on-ready, over a :class:`~bot.radio.controller.RadioController`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.messages import NO_MENTIONS
+from bot.radio.controller import RadioController, RadioDeps, RadioRefused
+from bot.replies import reply
+from bot.voice import DiscordConnector
+from generation.types import GenerationError
+
+if TYPE_CHECKING:
+    from bot.app import RiffBot
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- Discord side
+class BotPort:
+    """:class:`DiscordPort` over a live discord.py client."""
+
+    def __init__(self, bot: discord.Client) -> None:
+        self.bot = bot
+
+    def listeners(self, voice_channel_id: int) -> frozenset[int]:
+        channel = self.bot.get_channel(voice_channel_id)
+        if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
+            return frozenset()
+        return frozenset(m.id for m in channel.members if not m.bot)
+
+    async def post(self, text_channel_id: int | None, text: str) -> None:
+        if text_channel_id is None:
+            return
+        channel = self.bot.get_channel(text_channel_id)
+        if isinstance(channel, discord.abc.Messageable):
+            try:
+                await channel.send(text, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                log.info("could not post in the radio's text channel: %s", exc)
+
+    async def set_channel_status(self, voice_channel_id: int, text: str | None) -> None:
+        channel = self.bot.get_channel(voice_channel_id)
+        if not isinstance(channel, discord.VoiceChannel):
+            return
+        if not channel.permissions_for(channel.guild.me).set_voice_channel_status:
+            return
+        await channel.edit(status=text)
+
+
+def _member_voice_channel(interaction: discord.Interaction[Any]) -> int | None:
+    user = interaction.user
+    if isinstance(user, discord.Member) and user.voice is not None and user.voice.channel:
+        return user.voice.channel.id
+    return None
+
+
+def _in_stage_channel(interaction: discord.Interaction[Any]) -> bool:
+    user = interaction.user
+    voice = user.voice if isinstance(user, discord.Member) else None
+    return voice is not None and isinstance(voice.channel, discord.StageChannel)
+
+
+def _is_moderator(interaction: discord.Interaction[Any]) -> bool:
+    user = interaction.user
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_channels
+
+
+def build_group(
+    controller: RadioController, seed_images: Callable[[], Sequence[str]]
+) -> app_commands.Group:
+    """The ``/radio`` command group bound to ``controller``."""
+    group = app_commands.Group(
+        name="radio", description="Endless, morphing music in your voice channel", guild_only=True
+    )
+
+    @group.command(name="start", description="Join your voice channel and play forever")
+    @app_commands.describe(prompt="what to play first", seed_image="the beat to build on")
+    async def start(
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, 400] | None = None,
+        seed_image: str | None = None,
+    ) -> None:
+        channel_id = _member_voice_channel(interaction)
+        if channel_id is None or interaction.guild_id is None:
+            await reply(interaction, "Join a voice channel first, then start the radio.")
+            return
+        if _in_stage_channel(interaction):
+            # A bot in a stage channel stays suppressed (silent) until a moderator invites it
+            # to speak, which would look like a radio that plays nothing.
+            await reply(
+                interaction,
+                "The radio plays in voice channels, not stage channels: join a voice channel "
+                "and start it there.",
+            )
+            return
+        if seed_image is not None and seed_image not in seed_images():
+            await reply(interaction, f"There is no seed image called {seed_image!r}.")
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            radio = await controller.start(
+                guild_id=interaction.guild_id,
+                voice_channel_id=channel_id,
+                text_channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                prompt=prompt,
+                seed_image=seed_image,
+            )
+        except RadioRefused as exc:
+            await interaction.followup.send(f"⚠️ {exc}", allowed_mentions=NO_MENTIONS)
+            return
+        state = radio.station.resume_state()
+        await interaction.followup.send(
+            f"📻 Radio on in <#{channel_id}>: **{discord.utils.escape_markdown(state.prompt)}** "
+            f"(seed {state.seed}). Steer it with `/radio prompt`.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @start.autocomplete("seed_image")
+    async def seed_image_choices(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        names = [n for n in seed_images() if current.lower() in n.lower()]
+        return [app_commands.Choice(name=n, value=n) for n in names[:25]]
+
+    @group.command(name="prompt", description="Morph the radio into a new prompt")
+    @app_commands.describe(text="what the music should become")
+    async def prompt(
+        interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 400]
+    ) -> None:
+        try:
+            message = await controller.queue_prompt(
+                guild_id=interaction.guild_id or 0, user_id=interaction.user.id, prompt=text
+            )
+        except RadioRefused as exc:
+            await reply(interaction, f"⚠️ {exc}")
+            return
+        await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
+
+    @group.command(name="stop", description="Stop the radio (or vote to)")
+    async def stop(interaction: discord.Interaction[Any]) -> None:
+        try:
+            message = await controller.request_stop(
+                guild_id=interaction.guild_id or 0,
+                user_id=interaction.user.id,
+                moderator=_is_moderator(interaction),
+            )
+        except RadioRefused as exc:
+            await reply(interaction, f"⚠️ {exc}")
+            return
+        await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
+
+    @group.command(name="status", description="What plays, what is next, buffer and listeners")
+    async def status(interaction: discord.Interaction[Any]) -> None:
+        try:
+            text = controller.status_text(interaction.guild_id or 0)
+        except RadioRefused as exc:
+            await reply(interaction, f"⚠️ {exc}")
+            return
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @group.command(name="save", description="Post the last 25 seconds as an MP3")
+    async def save(interaction: discord.Interaction[Any]) -> None:
+        guild_id = interaction.guild_id or 0
+        if guild_id not in controller.radios:
+            await reply(interaction, "⚠️ No radio is playing here.")
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            data, filename, text = await controller.save(guild_id)
+        except (RadioRefused, GenerationError) as exc:
+            await interaction.followup.send(f"⚠️ {exc}", allowed_mentions=NO_MENTIONS)
+            return
+        import io
+
+        message = await interaction.followup.send(
+            text,
+            file=discord.File(io.BytesIO(data), filename=filename),
+            allowed_mentions=NO_MENTIONS,
+            wait=True,
+        )
+        radio = controller.radios.get(guild_id)
+        status = radio.station.status() if radio is not None else None
+        if status is not None and status.now_job_id is not None:
+            await controller.deps.jobs.record_post(
+                status.now_job_id,
+                message_id=message.id,
+                channel_id=message.channel.id,
+                guild_id=guild_id,
+            )
+
+    return group
+
+
+def radio_extension(
+    deps: RadioDeps,
+) -> Callable[[RiffBot], Awaitable[None]]:
+    """A ``bot.app`` extension: adds ``/radio``, voice listeners, and resume-on-ready."""
+
+    async def install(bot: RiffBot) -> None:
+        connector = deps.connector or DiscordConnector(bot, bitrate_kbps=deps.config.bitrate_kbps)
+        controller = RadioController(deps, BotPort(bot), connector)
+        bot.radio = controller  # type: ignore[attr-defined]
+        bot.tree.add_command(build_group(controller, lambda: bot.services.seed_images))
+        resumed = False
+
+        async def on_ready() -> None:
+            nonlocal resumed
+            if not resumed:
+                resumed = True
+                await controller.resume_all()
+
+        async def on_voice_state_update(
+            member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+        ) -> None:
+            radio = controller.radios.get(member.guild.id)
+            if radio is None:
+                return
+            if bot.user is not None and member.id == bot.user.id:
+                radio.supervisor.moved(after.channel.id if after.channel else None)
+            await radio.supervisor.check()
+
+        bot.add_listener(on_ready, "on_ready")
+        bot.add_listener(on_voice_state_update, "on_voice_state_update")
+
+    return install
