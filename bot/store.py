@@ -1,14 +1,14 @@
 """What the bot needs from the history database, as one small async interface.
 
 The bot codes against :class:`JobStore` rather than against SQLAlchemy so that the Discord layer
-stays testable in milliseconds (:class:`MemoryStore`) and so that the database can change its
+stays testable in milliseconds (``tests.fakes.MemoryStore``) and so that the database can change its
 queries without touching a command. :mod:`bot.db_store` adapts the real ``db`` package.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -124,117 +124,3 @@ class JobStore(Protocol):
     async def recover(self) -> Recovered:
         """Jobs a previous process left queued or running: to submit again, or failed."""
         ...
-
-
-@dataclass
-class MemoryStore:
-    """An in-process :class:`JobStore`: unit tests, and a bot run without a database.
-
-    Sharing one instance between two bot generations is how tests simulate a restart.
-    """
-
-    jobs: dict[str, JobRecord] = field(default_factory=dict)
-    posts: dict[int, str] = field(default_factory=dict)
-    triggers: list[dict[str, object]] = field(default_factory=list)
-    configs: dict[int, GuildConfig] = field(default_factory=dict)
-    _next_id: int = 1
-
-    async def create_job(
-        self,
-        request: GenerationRequest,
-        *,
-        user_id: int,
-        guild_id: int | None,
-        channel_id: int | None,
-        parent_id: str | None = None,
-        partner_id: str | None = None,
-        action: str | None = None,
-    ) -> JobRecord:
-        job_id = str(self._next_id)
-        self._next_id += 1
-        record = JobRecord(
-            id=job_id,
-            request=request,
-            user_id=user_id,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            parent_id=parent_id,
-            partner_id=partner_id,
-            action=action,
-        )
-        self.jobs[job_id] = record
-        return record
-
-    async def get_job(self, job_id: str) -> JobRecord | None:
-        return self.jobs.get(job_id)
-
-    async def job_for_message(self, message_id: int) -> JobRecord | None:
-        job_id = self.posts.get(message_id)
-        return self.jobs.get(job_id) if job_id is not None else None
-
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]:
-        mine = [job for job in self.jobs.values() if job.user_id == user_id]
-        return sorted(mine, key=lambda job: int(job.id), reverse=True)[:limit]
-
-    async def active_jobs(self) -> list[JobRecord]:
-        return [job for job in self.jobs.values() if job.status.active]
-
-    def _set(self, job_id: str, **changes: object) -> None:
-        self.jobs[job_id] = replace(self.jobs[job_id], **changes)  # type: ignore[arg-type]
-
-    async def mark_running(self, job_id: str) -> None:
-        self._set(job_id, status=Status.RUNNING)
-
-    async def mark_done(self, job_id: str, files: ClipFiles) -> None:
-        self._set(job_id, status=Status.DONE, files=files)
-
-    async def mark_failed(self, job_id: str, error: str) -> None:
-        self._set(job_id, status=Status.FAILED, error=error)
-
-    async def mark_cancelled(self, job_id: str) -> None:
-        self._set(job_id, status=Status.CANCELLED)
-
-    async def record_post(
-        self, job_id: str, *, message_id: int, channel_id: int, guild_id: int | None
-    ) -> None:
-        self.posts[message_id] = job_id
-
-    async def forget_post(self, message_id: int) -> None:
-        self.posts.pop(message_id, None)
-
-    async def record_trigger(
-        self,
-        *,
-        source: str,
-        key: str,
-        message_id: int,
-        channel_id: int | None,
-        guild_id: int | None,
-        user_id: int,
-        source_job_id: str | None,
-        job_id: str | None,
-    ) -> None:
-        self.triggers.append(
-            {
-                "source": source,
-                "key": key,
-                "message_id": message_id,
-                "user_id": user_id,
-                "source_job_id": source_job_id,
-                "job_id": job_id,
-            }
-        )
-
-    async def guild_config(self, guild_id: int) -> GuildConfig:
-        return self.configs.get(guild_id, GuildConfig())
-
-    async def save_guild_config(
-        self, guild_id: int, config: GuildConfig, *, updated_by: int
-    ) -> None:
-        self.configs[guild_id] = config
-
-    async def recover(self) -> Recovered:
-        for job in await self.active_jobs():
-            self._set(job.id, status=Status.QUEUED)
-        requeued = sorted(await self.active_jobs(), key=lambda job: int(job.id))
-        return Recovered(requeued=requeued, failed=[])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from generation.radio_plan import RadioState
@@ -44,55 +44,6 @@ class RadioStore(Protocol):
     async def close_session(self, session_id: int, reason: str) -> None: ...
 
     async def active_sessions(self) -> list[SavedRadio]: ...
-
-
-@dataclass
-class MemoryRadioStore:
-    """In-process :class:`RadioStore`; sharing one between two controllers simulates a restart."""
-
-    sessions: dict[int, SavedRadio] = field(default_factory=dict)
-    stopped: dict[int, str] = field(default_factory=dict)
-    paused: dict[int, bool] = field(default_factory=dict)
-    clips: dict[int, list[str]] = field(default_factory=dict)
-
-    async def open_session(
-        self,
-        *,
-        guild_id: int,
-        voice_channel_id: int,
-        text_channel_id: int | None,
-        started_by: int,
-        state: RadioState,
-    ) -> int:
-        for session_id, saved in list(self.sessions.items()):
-            if saved.guild_id == guild_id and session_id not in self.stopped:
-                self.stopped[session_id] = "replaced by a new radio session"
-        session_id = len(self.sessions) + 1
-        self.sessions[session_id] = SavedRadio(
-            session_id, guild_id, voice_channel_id, text_channel_id, started_by, state
-        )
-        return session_id
-
-    async def save_state(self, session_id: int, state: RadioState, *, paused: bool) -> None:
-        old = self.sessions[session_id]
-        self.sessions[session_id] = SavedRadio(
-            old.session_id,
-            old.guild_id,
-            old.voice_channel_id,
-            old.text_channel_id,
-            old.started_by,
-            state,
-        )
-        self.paused[session_id] = paused
-
-    async def add_clip(self, session_id: int, job_id: str) -> None:
-        self.clips.setdefault(session_id, []).append(job_id)
-
-    async def close_session(self, session_id: int, reason: str) -> None:
-        self.stopped.setdefault(session_id, reason)
-
-    async def active_sessions(self) -> list[SavedRadio]:
-        return [s for i, s in self.sessions.items() if i not in self.stopped]
 
 
 class DbRadioStore:

@@ -30,7 +30,7 @@ def test_a_refused_token_is_reported_without_showing_it(
     import discord
 
     import generation.engine as engine_module
-    from tests.e2e.harness import GatedRunner
+    from tests.fakes import GatedRunner
 
     class StandIn(GatedRunner):
         def start(self, *, preload: bool = False) -> None: ...

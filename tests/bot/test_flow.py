@@ -12,11 +12,11 @@ import pytest
 
 from bot.config import BotConfig
 from bot.flow import Dispatcher, StatusEditor, choose_uploads, limits_for
-from bot.store import GuildConfig, JobRecord, MemoryStore
+from bot.store import GuildConfig, JobRecord
 from bot.surfaces import Upload
 from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import ClipFiles, Endpoint, GenerationRequest, Mode
-from tests.e2e.harness import GatedRunner
+from tests.fakes import GatedRunner, MemoryStore
 
 
 def _files(tmp_path: Path, mp3: int, png: int) -> ClipFiles:

@@ -22,15 +22,14 @@ from bot.radio.controller import (
     channel_status_text,
     decide_stop,
 )
-from bot.radio.store import MemoryRadioStore
-from bot.store import JobStore, MemoryStore, Status
+from bot.store import JobStore, Status
 from bot.voice import RadioAudioSource, VoiceState, WatchdogConfig
 from generation.radio import KeptClip, RadioStation
 from generation.radio_plan import RadioSettings, RadioState, initial_state, next_request
 from generation.radio_sim import SyntheticGenerator
 from generation.types import GenerationRequest
 from tests.bot.test_voice import FakeClock, FakeConnector, FakeLink
-from tests.e2e.harness import write_clip
+from tests.fakes import MemoryRadioStore, MemoryStore, write_clip
 
 GUILD, VOICE, TEXT = 1, 10, 20
 ALICE, BOB, CAROL, DAVE = 101, 102, 103, 104

@@ -17,13 +17,12 @@ import simcord
 from bot.config import BotConfig
 from bot.radio.cog import radio_extension
 from bot.radio.controller import RadioConfig, RadioController, RadioDeps
-from bot.radio.store import MemoryRadioStore
-from bot.store import MemoryStore
 from generation.radio import RadioStation
 from generation.radio_plan import RadioSettings, RadioState
 from generation.radio_sim import SyntheticGenerator
 from tests.bot.test_voice import FakeClock, FakeConnector
-from tests.e2e.harness import GatedRunner, Sim, open_sim
+from tests.e2e.harness import Sim, open_sim
+from tests.fakes import GatedRunner, MemoryRadioStore, MemoryStore
 
 
 class RadioSim:

@@ -20,7 +20,8 @@ import pytest
 from bot.config import BotConfig
 from bot.db_store import DbStore
 from db import Database
-from tests.e2e.harness import SEED_IMAGES, GatedRunner, Sim, open_sim
+from tests.e2e.harness import SEED_IMAGES, Sim, open_sim
+from tests.fakes import GatedRunner
 
 
 @pytest.fixture(scope="session")

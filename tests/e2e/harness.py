@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,152 +35,13 @@ from bot.store import JobStore
 from generation.types import (
     ClipFiles,
     GenerationRequest,
-    JobCancelled,
     JobRunner,
     Priority,
-    Progress,
     ProgressCallback,
 )
 
 SEED_IMAGES = ("og_beat", "agile", "marim", "motorway", "vibes")
 WAIT_S = 60.0  # a safety net against hangs, never a synchronisation mechanism
-
-
-def write_clip(
-    out_dir: Path, stem: str, *, mp3_bytes: int = 2048, png_bytes: int = 512
-) -> ClipFiles:
-    """Small stand-in files with the names and roles a real clip has."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mp3 = out_dir / f"{stem}.mp3"
-    raw = out_dir / f"{stem}.raw.png"
-    picture = out_dir / f"{stem}.png"
-    params = out_dir / f"{stem}.json"
-    mp3.write_bytes(b"ID3" + bytes(mp3_bytes - 3))
-    raw.write_bytes(b"\x89PNG" + bytes(png_bytes - 4))
-    picture.write_bytes(b"\x89PNG" + bytes(png_bytes - 4))
-    params.write_text(json.dumps({"stem": stem}))
-    return ClipFiles(mp3=mp3, raw_png=raw, picture_png=picture, params_json=params, duration_s=5.11)
-
-
-@dataclass
-class Submitted:
-    job_id: str
-    owner: str
-    request: GenerationRequest
-    out_dir: Path
-
-
-class GatedRunner:
-    """A ``JobRunner`` whose jobs wait at a gate the test opens (``auto=True``: never wait).
-
-    It reports positions in submission order and emits the progress a real engine emits
-    (queued, two steps with a preview, encoding), so status edits can be asserted.
-    """
-
-    def __init__(
-        self,
-        *,
-        auto: bool = False,
-        stepwise: bool = False,
-        mp3_bytes: int = 2048,
-        png_bytes: int = 512,
-    ) -> None:
-        self.auto = auto
-        self.stepwise = stepwise
-        self._steps: dict[str, asyncio.Semaphore] = {}
-        self.mp3_bytes = mp3_bytes
-        self.png_bytes = png_bytes
-        self.submitted: list[Submitted] = []
-        self.waiting: list[str] = []
-        self.running: set[str] = set()
-        self.cancelled: set[str] = set()
-        self.failures: dict[str, Exception] = {}
-        self._gates: dict[str, asyncio.Event] = {}
-
-    def gate(self, job_id: str) -> asyncio.Event:
-        return self._gates.setdefault(job_id, asyncio.Event())
-
-    def release(self, job_id: str) -> None:
-        self.gate(job_id).set()
-
-    def advance(self, job_id: str) -> None:
-        """In ``stepwise`` mode, let the job emit its next progress event."""
-        self._stage(job_id).release()
-
-    def _stage(self, job_id: str) -> asyncio.Semaphore:
-        return self._steps.setdefault(job_id, asyncio.Semaphore(0))
-
-    async def _next_stage(self, job_id: str) -> None:
-        if self.stepwise:
-            await self._stage(job_id).acquire()
-
-    def release_all(self) -> None:
-        self.auto = True
-        for submitted in self.submitted:
-            self.release(submitted.job_id)
-
-    async def render(
-        self,
-        request: GenerationRequest,
-        *,
-        job_id: str,
-        owner: str,
-        out_dir: Path,
-        priority: Priority = Priority.INTERACTIVE,
-        on_progress: ProgressCallback | None = None,
-    ) -> ClipFiles:
-        emit = on_progress or (lambda progress: None)
-        self.submitted.append(Submitted(job_id, owner, request, out_dir))
-        self.waiting.append(job_id)
-        emit(Progress(job_id, "queued", position=self.position(job_id), eta_s=30.0))
-        gate = self.gate(job_id)
-        if self.auto:
-            gate.set()
-        try:
-            await gate.wait()
-        finally:
-            if job_id in self.waiting:
-                self.waiting.remove(job_id)
-        if job_id in self.cancelled:
-            raise JobCancelled("The job was cancelled.")
-        self.running.add(job_id)
-        try:
-            total = 2
-            for step in (1, 2):
-                await self._next_stage(job_id)
-                emit(
-                    Progress(
-                        job_id,
-                        "running",
-                        step,
-                        total,
-                        position=0,
-                        eta_s=1.0,
-                        preview_png=b"\x89PNG-preview",
-                    )
-                )
-            await self._next_stage(job_id)
-            emit(Progress(job_id, "encoding", total, total, position=0))
-            await self._next_stage(job_id)
-            if job_id in self.failures:
-                raise self.failures[job_id]
-            return write_clip(out_dir, job_id, mp3_bytes=self.mp3_bytes, png_bytes=self.png_bytes)
-        finally:
-            self.running.discard(job_id)
-
-    def cancel(self, job_id: str) -> bool:
-        if job_id in self.waiting:
-            self.cancelled.add(job_id)
-            self.release(job_id)
-            return True
-        return False
-
-    def position(self, job_id: str) -> int | None:
-        if job_id in self.running:
-            return 0
-        if job_id in self.waiting:
-            return self.waiting.index(job_id) + 1
-        return None
 
 
 class SimRunner:

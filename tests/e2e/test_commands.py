@@ -12,7 +12,8 @@ from simcord import OptionError
 
 from bot.config import BotConfig
 from bot.db_store import DbStore
-from tests.e2e.harness import GatedRunner, Sim
+from tests.e2e.harness import Sim
+from tests.fakes import GatedRunner
 
 
 async def test_bounds_are_declared_so_discord_validates_them(sim: Sim) -> None:

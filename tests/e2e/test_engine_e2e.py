@@ -18,7 +18,8 @@ from bot.config import BotConfig
 from bot.db_store import DbStore
 from generation.engine import CancelCheck, Engine, StepCallback, pipeline_engine
 from generation.types import ClipFiles, GenerationRequest
-from tests.e2e.harness import WAIT_S, Sim, open_sim, write_clip
+from tests.e2e.harness import WAIT_S, Sim, open_sim
+from tests.fakes import write_clip
 
 
 @pytest.fixture

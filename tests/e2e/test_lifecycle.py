@@ -10,7 +10,8 @@ import pytest
 
 from bot.config import BotConfig
 from bot.db_store import DbStore
-from tests.e2e.harness import GatedRunner, Sim, open_sim, set_upload_limit
+from tests.e2e.harness import Sim, open_sim, set_upload_limit
+from tests.fakes import GatedRunner
 
 
 async def test_restart_with_a_job_in_flight_finishes_and_delivers_it(

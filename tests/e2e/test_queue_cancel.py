@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bot.store import JobRecord
-from tests.e2e.harness import GatedRunner, Sim
+from tests.e2e.harness import Sim
+from tests.fakes import GatedRunner
 
 
 async def test_per_user_limit_refuses_privately_and_others_still_get_in(

@@ -8,7 +8,8 @@ import discord
 from simcord import MemberActor
 
 from bot.db_store import DbStore
-from tests.e2e.harness import GatedRunner, Sim
+from tests.e2e.harness import Sim
+from tests.fakes import GatedRunner
 
 
 async def _delivered(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import discord
 
-from tests.e2e.harness import GatedRunner, Sim
+from tests.e2e.harness import Sim
+from tests.fakes import GatedRunner
 
 
 async def test_riff_defers_shows_queue_then_delivers_mp3_and_png(

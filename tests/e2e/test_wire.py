@@ -13,9 +13,9 @@ import yarl
 
 from bot.app import BotDeps, RiffBot, create_bot
 from bot.config import BotConfig
-from bot.store import MemoryStore
-from tests.e2e.harness import WAIT_S, GatedRunner
+from tests.e2e.harness import WAIT_S
 from tests.e2e.wire import WireDiscord
+from tests.fakes import GatedRunner, MemoryStore
 
 
 @pytest.fixture
