@@ -144,7 +144,7 @@ def show(name: str, steps: int, stages: dict[str, float]) -> None:
 def default_passes(measured_steps: int, measured_passes: float) -> int:
     """UNet passes at 50 steps, strength 0.75, with the scheduler's own extra passes (PNDM
     runs one more than the img2img slice) taken from the measured run."""
-    from generation.pipeline import denoise_start
+    from generation.schedule import denoise_start
 
     def sliced(steps: int) -> int:
         return steps - denoise_start(steps, 0.75)

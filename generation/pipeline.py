@@ -39,27 +39,22 @@ from generation.masks import keep_fraction, load_mask
 from generation.params import SpectrogramParams
 from generation.prompts import encode_weighted
 from generation.results import GenerationResult
+from generation.schedule import (
+    LATENT_FACTOR,
+    canonical_scheduler,
+    denoise_start,
+    effective_strength,
+    mix,
+)
 from generation.types import GenerationRequest, InvalidRequest, JobCancelled, Mode
 
 SLERP_DOT_THRESHOLD = 0.9995
-LATENT_FACTOR = 8
 # Riffusion's seed images are 2 bars of 4/4 at ~93.75 BPM in 512 columns: one beat is 64
 # columns, 8 latent columns. Extend shifts by whole beats so a joined track keeps its tempo.
 BEAT_LATENT_COLUMNS = 8
 REMIX_OVERLAP_FRACTION = 1 / 8
 EXTEND_FADE_COLUMNS = 64
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
-
-SCHEDULER_ALIASES = {
-    "pndm": "pndm",
-    "dpm++": "dpm++",
-    "dpmpp": "dpm++",
-    "dpm": "dpm++",
-    "dpmsolver++": "dpm++",
-    "ddim": "ddim",
-    "euler": "euler",
-}
-SCHEDULERS = ("pndm", "dpm++", "ddim", "euler")
 
 # A fixed linear map from SD latents to RGB (a least-squares fit published by the community
 # for SD1.x); good enough for a progress thumbnail and costs no VAE call.
@@ -82,14 +77,6 @@ class PreviewFn(Protocol):
 StepCallback = Callable[[int, int, PreviewFn], None]
 
 
-def canonical_scheduler(name: str) -> str:
-    """The scheduler's canonical name, or ``InvalidRequest`` listing the choices."""
-    key = name.strip().lower()
-    if key not in SCHEDULER_ALIASES:
-        raise InvalidRequest(f"Unknown scheduler '{name}'. Choose one of: {', '.join(SCHEDULERS)}.")
-    return SCHEDULER_ALIASES[key]
-
-
 def make_scheduler(name: str, base_config: Any) -> Any:
     """A fresh scheduler of the named kind, with the checkpoint's noise schedule."""
     from diffusers import (
@@ -109,41 +96,6 @@ def make_scheduler(name: str, base_config: Any) -> Any:
     if kind == "ddim":
         return DDIMScheduler.from_config(base_config)
     return EulerDiscreteScheduler.from_config(base_config)
-
-
-def _mix(a: float, b: float, alpha: float) -> float:
-    """Linear interpolation that returns an endpoint exactly at alpha 0 and 1."""
-    if alpha <= 0.0:
-        return a
-    if alpha >= 1.0:
-        return b
-    return a + alpha * (b - a)
-
-
-def effective_strength(request: GenerationRequest) -> float | None:
-    """How much of the init latent is noised away; ``None`` for txt2img (no init latent)."""
-    if request.mode is Mode.EXTEND:
-        return 1.0  # the new region starts from pure noise; the mask holds the kept part
-    if request.seed_image is None:
-        return None
-    end = request.end.strength if request.end is not None else request.start.strength
-    return _mix(request.start.strength, end, request.alpha)
-
-
-def denoise_start(steps: int, strength: float | None) -> int:
-    """Index of the first timestep run, exactly as diffusers' img2img truncates."""
-    if strength is None:
-        return 0
-    init_timestep = min(int(steps * strength), steps)
-    return max(steps - init_timestep, 0)
-
-
-def unet_passes(request: GenerationRequest) -> int:
-    """UNet calls a request makes (what progress counts to): PNDM with ``skip_prk_steps``
-    repeats one timestep, so it runs one more than the other schedulers."""
-    start = denoise_start(request.steps, effective_strength(request))
-    extra = 1 if canonical_scheduler(request.scheduler) == "pndm" else 0
-    return request.steps - start + extra
 
 
 def batch_key(request: GenerationRequest) -> Hashable:
@@ -437,7 +389,7 @@ class _Runner:
             if request.end is not None and alpha > 0.0:
                 cond_end = self.embed(request.end.prompt, notes)
                 cond = cond_end if alpha >= 1.0 else torch.lerp(cond, cond_end, alpha)
-            guidance = _mix(request.start.guidance, end.guidance, alpha)
+            guidance = mix(request.start.guidance, end.guidance, alpha)
             return cond, guidance, effective_strength(request.with_alpha(alpha))
 
         def noise_at(alpha: float, count: int = 1) -> list[torch.Tensor]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.masks import SHIPPED_MASKS
-from generation.pipeline import LATENT_FACTOR, canonical_scheduler
+from generation.schedule import LATENT_FACTOR, canonical_scheduler
 from generation.types import MAX_SEED, Endpoint, GenerationRequest, InvalidRequest, Mode
 
 MAX_STEPS = 150

@@ -31,10 +31,10 @@ from generation.pipeline import (
     generate_batch,
     run_batch,
     slerp,
-    unet_passes,
 )
 from generation.prompts import encode_weighted, parse_weighted_prompt, tokenize_weighted
 from generation.results import GenerationResult
+from generation.schedule import unet_passes
 from generation.types import Endpoint, GenerationRequest, InvalidRequest, JobCancelled, Mode
 
 WIDTH = 256
