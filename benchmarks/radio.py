@@ -43,11 +43,11 @@ from generation.radio import RadioStation
 from generation.radio_plan import RadioSettings, initial_state
 from generation.radio_sim import SyntheticGenerator, VirtualTimeLoop
 from generation.radio_stream import (
-    FRAME_SAMPLES,
     pcm16_to_float,
     seam_jump_ratio,
     seam_output_index,
 )
+from generation.radio_types import FRAME_SAMPLES
 from generation.types import GenerationRequest
 
 

@@ -26,14 +26,13 @@ from generation.radio_plan import (
     queue_prompt,
 )
 from generation.radio_stream import (
-    FRAME_BYTES,
-    OUTPUT_RATE,
     RadioStream,
     Seam,
     StreamClip,
     pcm16_to_float,
     to_stream_audio,
 )
+from generation.radio_types import FRAME_BYTES, OUTPUT_RATE, RadioHooks, RadioStatus, Snapshot
 from generation.types import ClipFiles, GenerationError, GenerationRequest, Priority
 
 log = logging.getLogger(__name__)
@@ -52,22 +51,6 @@ class ClipAudio(Protocol):
 
 
 ClipGenerator = Callable[[GenerationRequest, str], Awaitable[ClipAudio]]
-
-
-class RadioHooks(Protocol):
-    """Where the bot records the radio: one job per clip with its parent, and the resume point."""
-
-    async def clip_requested(self, request: GenerationRequest, parent_job_id: str | None) -> str:
-        """Record a queued clip job and return its id."""
-        ...
-
-    async def clip_finished(self, job_id: str, error: str | None, files: ClipFiles | None) -> None:
-        """Mark the job done (``error`` None; ``files`` when the generator kept them) or failed."""
-        ...
-
-    async def clip_playing(self, job_id: str, state: RadioState) -> None:
-        """The clip started playing; ``state`` is where a restart should resume."""
-        ...
 
 
 class EngineLike(Protocol):
@@ -130,48 +113,6 @@ class ClipTag:
     request: GenerationRequest
     state: RadioState
     description: str
-
-
-@dataclass(frozen=True)
-class RadioStatus:
-    """A snapshot for ``/radio status``: plain data, no arrays."""
-
-    now_playing: str | None
-    now_job_id: str | None
-    morphing_to: str | None
-    up_next: tuple[str, ...]
-    buffered_clips: int
-    buffered_seconds: float
-    ahead: int
-    underruns: int
-    clips_played: int
-    seconds_played: float
-    generating: bool
-    paused: bool
-    last_error: str | None
-    state: RadioState
-
-    @property
-    def health(self) -> str:
-        if self.buffered_clips >= self.ahead:
-            return "full"
-        if self.buffered_clips > 0:
-            return "filling"
-        return "behind"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The last seconds heard, as 48 kHz s16le stereo, and the jobs that made them."""
-
-    pcm: bytes
-    sample_rate: int
-    job_ids: tuple[str, ...]
-    requests: tuple[GenerationRequest, ...]
-
-    @property
-    def seconds(self) -> float:
-        return len(self.pcm) / (self.sample_rate * 4)
 
 
 class RadioStation:

@@ -26,13 +26,9 @@ import numpy.typing as npt
 import soxr
 
 from generation.audio import equal_power_fades
+from generation.radio_types import CHANNELS, FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, OUTPUT_RATE
 from generation.types import GenerationError
 
-OUTPUT_RATE = 48_000
-CHANNELS = 2
-FRAME_MS = 20
-FRAME_SAMPLES = OUTPUT_RATE * FRAME_MS // 1000  # 960
-FRAME_BYTES = FRAME_SAMPLES * CHANNELS * 2  # 3,840: discord.opus.Encoder.FRAME_SIZE
 SILENT_FRAME = bytes(FRAME_BYTES)
 #: Input samples pulled through the resampler at a time: about one frame, so a read costs
 #: tens of microseconds whatever the clip length.

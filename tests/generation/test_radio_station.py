@@ -17,7 +17,8 @@ import pytest
 from generation.radio import KeptClip, RadioStation, engine_generator, pcm_to_mp3
 from generation.radio_plan import RadioState, initial_state, next_request
 from generation.radio_sim import SyntheticClip, SyntheticGenerator, VirtualTimeLoop, synth_clip
-from generation.radio_stream import FRAME_BYTES, pcm16_to_float
+from generation.radio_stream import pcm16_to_float
+from generation.radio_types import FRAME_BYTES
 from generation.types import ClipFiles, GenerationRequest, InvalidRequest, Priority
 
 T = TypeVar("T")

@@ -7,9 +7,6 @@ import pytest
 import soxr
 
 from generation.radio_stream import (
-    FRAME_BYTES,
-    FRAME_SAMPLES,
-    OUTPUT_RATE,
     RadioStream,
     StreamClip,
     pcm16_to_float,
@@ -17,6 +14,7 @@ from generation.radio_stream import (
     seam_output_index,
     to_stream_audio,
 )
+from generation.radio_types import FRAME_BYTES, FRAME_SAMPLES, OUTPUT_RATE
 from generation.types import GenerationError
 
 SR = 44_100
