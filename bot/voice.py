@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import discord
 
-log = logging.getLogger(__name__)
+from generation.radio_types import FRAME_BYTES
 
-FRAME_BYTES = 3840  # 20 ms of 48 kHz stereo s16le: discord.opus.Encoder.FRAME_SIZE
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- Opus

@@ -32,7 +32,13 @@ from generation.radio_stream import (
     pcm16_to_float,
     to_stream_audio,
 )
-from generation.radio_types import FRAME_BYTES, OUTPUT_RATE, RadioHooks, RadioStatus, Snapshot
+from generation.radio_types import (
+    FRAME_BYTES,
+    OUTPUT_RATE,
+    StationHooks,
+    StationSnapshot,
+    StationStatus,
+)
 from generation.types import ClipFiles, GenerationError, GenerationRequest, Priority
 
 log = logging.getLogger(__name__)
@@ -123,7 +129,7 @@ class RadioStation:
         generate: ClipGenerator,
         state: RadioState,
         *,
-        hooks: RadioHooks | None = None,
+        hooks: StationHooks | None = None,
         ahead: int = 3,
         crossfade_s: float = 0.05,
         history_s: float = 30.0,
@@ -216,13 +222,13 @@ class RadioStation:
         waiting = [p for p in (self._plan.target, *self._plan.up_next) if p and p not in heard]
         return replace(base, up_next=(*base.up_next, *waiting))
 
-    def status(self) -> RadioStatus:
+    def status(self) -> StationStatus:
         playing = self._playing
         plan = self._plan
         morph = playing.state.target if playing is not None else plan.target
         up_next = tuple(p for p in (plan.target, *plan.up_next) if p and p != morph)
         stats = self.stream.stats
-        return RadioStatus(
+        return StationStatus(
             now_playing=playing.description if playing else None,
             now_job_id=playing.job_id if playing else None,
             morphing_to=morph,
@@ -239,11 +245,11 @@ class RadioStation:
             state=self.resume_state(),
         )
 
-    def snapshot(self, seconds: float = 25.0) -> Snapshot:
+    def snapshot(self, seconds: float = 25.0) -> StationSnapshot:
         """The last ``seconds`` heard and their jobs, for ``/radio save``."""
         pcm = self.stream.recent_pcm(seconds)
         tags = [c.tag for c in self.stream.recent_clips(seconds) if isinstance(c.tag, ClipTag)]
-        return Snapshot(
+        return StationSnapshot(
             pcm=pcm,
             sample_rate=OUTPUT_RATE,
             job_ids=tuple(t.job_id for t in tags),
@@ -402,13 +408,13 @@ def station_factory(
     crossfade_s: float = 0.05,
     history_s: float = 30.0,
     start_after: int = 2,
-) -> Callable[[RadioState, RadioHooks, str], RadioStation]:
+) -> Callable[[RadioState, StationHooks, str], RadioStation]:
     """What ``bot.radio.controller.RadioDeps.make_station`` wants: one station per guild on
     the shared engine, each clip's files kept under ``out_dir`` so its job can be shown and
     remixed.
     Playback starts once ``start_after`` clips are ready (silence until then)."""
 
-    def make(state: RadioState, hooks: RadioHooks, owner: str) -> RadioStation:
+    def make(state: RadioState, hooks: StationHooks, owner: str) -> RadioStation:
         return RadioStation(
             engine_generator(engine, owner=owner, out_dir=out_dir),
             state,

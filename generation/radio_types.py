@@ -19,7 +19,7 @@ FRAME_SAMPLES = OUTPUT_RATE * FRAME_MS // 1000  # 960
 FRAME_BYTES = FRAME_SAMPLES * CHANNELS * 2  # 3,840: discord.opus.Encoder.FRAME_SIZE
 
 
-class RadioHooks(Protocol):
+class StationHooks(Protocol):
     """Where the bot records the radio: one job per clip with its parent, and the resume point."""
 
     async def clip_requested(self, request: GenerationRequest, parent_job_id: str | None) -> str:
@@ -36,7 +36,7 @@ class RadioHooks(Protocol):
 
 
 @dataclass(frozen=True)
-class RadioStatus:
+class StationStatus:
     """A snapshot for ``/radio status``: plain data, no arrays."""
 
     now_playing: str | None
@@ -64,7 +64,7 @@ class RadioStatus:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class StationSnapshot:
     """The last seconds heard, as 48 kHz s16le stereo, and the jobs that made them."""
 
     pcm: bytes
@@ -75,3 +75,27 @@ class Snapshot:
     @property
     def seconds(self) -> float:
         return len(self.pcm) / (self.sample_rate * 4)
+
+
+class Station(Protocol):
+    """One guild's station as its driver sees it (``generation.radio.RadioStation``)."""
+
+    def read(self) -> bytes:
+        """One 20 ms frame of :data:`FRAME_BYTES`; called from the player thread."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def queue_prompt(self, prompt: str) -> int: ...
+
+    def status(self) -> StationStatus: ...
+
+    def snapshot(self, seconds: float = 25.0) -> StationSnapshot: ...
+
+    def resume_state(self) -> RadioState: ...

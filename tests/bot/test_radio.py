@@ -18,7 +18,6 @@ from bot.radio.controller import (
     RadioController,
     RadioDeps,
     RadioRefused,
-    StationHooks,
     channel_status_text,
     decide_stop,
 )
@@ -27,6 +26,7 @@ from bot.voice import RadioAudioSource, VoiceState, WatchdogConfig
 from generation.radio import KeptClip, RadioStation
 from generation.radio_plan import RadioSettings, RadioState, initial_state, next_request
 from generation.radio_sim import SyntheticGenerator
+from generation.radio_types import StationHooks
 from generation.types import GenerationRequest
 from tests.bot.test_voice import FakeClock, FakeConnector, FakeLink
 from tests.fakes import MemoryRadioStore, MemoryStore, write_clip

@@ -23,7 +23,6 @@ import discord.player
 import pytest
 
 from bot.voice import (
-    FRAME_BYTES,
     RadioAudioSource,
     VoiceError,
     VoiceState,
@@ -35,6 +34,7 @@ from bot.voice import (
 from generation.radio import RadioStation
 from generation.radio_plan import initial_state
 from generation.radio_sim import SyntheticGenerator
+from generation.radio_types import FRAME_BYTES
 
 
 class VirtualTime:
