@@ -1,14 +1,17 @@
-"""The radio's Discord side: the ``/radio`` command group, the voice-state listeners and
-resume-on-ready, over a :class:`~bot.radio.controller.RadioController`."""
+"""The radio's Discord side, as discord.py's own ``GroupCog``: the ``/radio`` commands, the
+voice-state listeners, resume-on-ready and the unload path, over a
+:class:`~bot.radio.controller.RadioController` that holds the rules."""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.messages import NO_MENTIONS
 from bot.radio.controller import RadioController, RadioDeps, RadioRefused
@@ -72,17 +75,59 @@ def _is_moderator(interaction: discord.Interaction[Any]) -> bool:
     return isinstance(user, discord.Member) and user.guild_permissions.manage_channels
 
 
-def build_group(
-    controller: RadioController, seed_images: Callable[[], Sequence[str]]
-) -> app_commands.Group:
-    """The ``/radio`` command group bound to ``controller``."""
-    group = app_commands.Group(
-        name="radio", description="Endless, morphing music in your voice channel", guild_only=True
-    )
+@app_commands.guild_only()
+class RadioCog(
+    commands.GroupCog,
+    name="radio",
+    group_name="radio",
+    group_description="Endless, morphing music in your voice channel",
+):
+    """``/radio``, the voice-state listeners and the unload path, over one controller.
 
-    @group.command(name="start", description="Join your voice channel and play forever")
+    Unloading the cog (``bot.close()`` removes every cog) calls the controller's
+    :meth:`~RadioController.shutdown`: playback stops but sessions stay active, so the next
+    start resumes them from ``on_ready``.
+    """
+
+    def __init__(
+        self,
+        bot: commands.Bot,
+        controller: RadioController,
+        seed_images: Callable[[], Sequence[str]],
+    ) -> None:
+        self.bot = bot
+        self.controller = controller
+        self.seed_images = seed_images
+        self._resumed = False
+        super().__init__()
+
+    async def cog_unload(self) -> None:
+        await self.controller.shutdown()
+
+    # ---------------------------------------------------------------- events
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Resume once per process: ``on_ready`` fires again after every reconnect."""
+        if not self._resumed:
+            self._resumed = True
+            await self.controller.resume_all()
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        radio = self.controller.radios.get(member.guild.id)
+        if radio is None:
+            return
+        if self.bot.user is not None and member.id == self.bot.user.id:
+            radio.supervisor.moved(after.channel.id if after.channel else None)
+        await radio.supervisor.check()
+
+    # ---------------------------------------------------------------- commands
+    @app_commands.command(name="start", description="Join your voice channel and play forever")
     @app_commands.describe(prompt="what to play first", seed_image="the beat to build on")
     async def start(
+        self,
         interaction: discord.Interaction[Any],
         prompt: app_commands.Range[str, 1, 400] | None = None,
         seed_image: str | None = None,
@@ -100,12 +145,12 @@ def build_group(
                 "and start it there.",
             )
             return
-        if seed_image is not None and seed_image not in seed_images():
+        if seed_image is not None and seed_image not in self.seed_images():
             await reply(interaction, f"There is no seed image called {seed_image!r}.")
             return
         await interaction.response.defer(thinking=True)
         try:
-            radio = await controller.start(
+            radio = await self.controller.start(
                 guild_id=interaction.guild_id,
                 voice_channel_id=channel_id,
                 text_channel_id=interaction.channel_id,
@@ -125,18 +170,18 @@ def build_group(
 
     @start.autocomplete("seed_image")
     async def seed_image_choices(
-        interaction: discord.Interaction[Any], current: str
+        self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        names = [n for n in seed_images() if current.lower() in n.lower()]
+        names = [n for n in self.seed_images() if current.lower() in n.lower()]
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
-    @group.command(name="prompt", description="Morph the radio into a new prompt")
+    @app_commands.command(name="prompt", description="Morph the radio into a new prompt")
     @app_commands.describe(text="what the music should become")
     async def prompt(
-        interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 400]
+        self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 400]
     ) -> None:
         try:
-            message = await controller.queue_prompt(
+            message = await self.controller.queue_prompt(
                 guild_id=interaction.guild_id or 0, user_id=interaction.user.id, prompt=text
             )
         except RadioRefused as exc:
@@ -144,10 +189,10 @@ def build_group(
             return
         await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
 
-    @group.command(name="stop", description="Stop the radio (or vote to)")
-    async def stop(interaction: discord.Interaction[Any]) -> None:
+    @app_commands.command(name="stop", description="Stop the radio (or vote to)")
+    async def stop(self, interaction: discord.Interaction[Any]) -> None:
         try:
-            message = await controller.request_stop(
+            message = await self.controller.request_stop(
                 guild_id=interaction.guild_id or 0,
                 user_id=interaction.user.id,
                 moderator=_is_moderator(interaction),
@@ -157,77 +202,52 @@ def build_group(
             return
         await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
 
-    @group.command(name="status", description="What plays, what is next, buffer and listeners")
-    async def status(interaction: discord.Interaction[Any]) -> None:
+    @app_commands.command(
+        name="status", description="What plays, what is next, buffer and listeners"
+    )
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
         try:
-            text = controller.status_text(interaction.guild_id or 0)
+            text = self.controller.status_text(interaction.guild_id or 0)
         except RadioRefused as exc:
             await reply(interaction, f"⚠️ {exc}")
             return
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @group.command(name="save", description="Post the last 25 seconds as an MP3")
-    async def save(interaction: discord.Interaction[Any]) -> None:
+    @app_commands.command(name="save", description="Post the last 25 seconds as an MP3")
+    async def save(self, interaction: discord.Interaction[Any]) -> None:
         guild_id = interaction.guild_id or 0
-        if guild_id not in controller.radios:
+        if guild_id not in self.controller.radios:
             await reply(interaction, "⚠️ No radio is playing here.")
             return
         await interaction.response.defer(thinking=True)
         try:
-            data, filename, text = await controller.save(guild_id)
+            data, filename, text = await self.controller.save(guild_id)
         except (RadioRefused, GenerationError) as exc:
             await interaction.followup.send(f"⚠️ {exc}", allowed_mentions=NO_MENTIONS)
             return
-        import io
-
         message = await interaction.followup.send(
             text,
             file=discord.File(io.BytesIO(data), filename=filename),
             allowed_mentions=NO_MENTIONS,
             wait=True,
         )
-        radio = controller.radios.get(guild_id)
+        radio = self.controller.radios.get(guild_id)
         status = radio.station.status() if radio is not None else None
         if status is not None and status.now_job_id is not None:
-            await controller.deps.jobs.record_post(
+            await self.controller.deps.jobs.record_post(
                 status.now_job_id,
                 message_id=message.id,
                 channel_id=message.channel.id,
                 guild_id=guild_id,
             )
 
-    return group
 
-
-def radio_extension(
-    deps: RadioDeps,
-) -> Callable[[RiffBot], Awaitable[None]]:
-    """A ``bot.app`` extension: adds ``/radio``, voice listeners, and resume-on-ready."""
+def radio_extension(deps: RadioDeps) -> Callable[[RiffBot], Awaitable[None]]:
+    """A ``bot.app`` extension: adds the :class:`RadioCog` over a new controller."""
 
     async def install(bot: RiffBot) -> None:
         connector = deps.connector or DiscordConnector(bot, bitrate_kbps=deps.config.bitrate_kbps)
         controller = RadioController(deps, BotPort(bot), connector)
-        bot.radio = controller  # type: ignore[attr-defined]
-        bot.tree.add_command(build_group(controller, lambda: bot.services.seed_images))
-        resumed = False
-
-        async def on_ready() -> None:
-            nonlocal resumed
-            if not resumed:
-                resumed = True
-                await controller.resume_all()
-
-        async def on_voice_state_update(
-            member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
-        ) -> None:
-            radio = controller.radios.get(member.guild.id)
-            if radio is None:
-                return
-            if bot.user is not None and member.id == bot.user.id:
-                radio.supervisor.moved(after.channel.id if after.channel else None)
-            await radio.supervisor.check()
-
-        bot.add_listener(on_ready, "on_ready")
-        bot.add_listener(on_voice_state_update, "on_voice_state_update")
+        await bot.add_cog(RadioCog(bot, controller, lambda: bot.services.seed_images))
 
     return install

@@ -15,7 +15,7 @@ import pytest
 import simcord
 
 from bot.config import BotConfig
-from bot.radio.cog import radio_extension
+from bot.radio.cog import RadioCog, radio_extension
 from bot.radio.controller import RadioConfig, RadioController, RadioDeps
 from generation.radio import RadioStation
 from generation.radio_plan import RadioSettings, RadioState
@@ -33,8 +33,9 @@ class RadioSim:
 
     @property
     def controller(self) -> RadioController:
-        controller: RadioController = self.sim.bot.radio  # type: ignore[attr-defined]
-        return controller
+        cog = self.sim.bot.get_cog("radio")
+        assert isinstance(cog, RadioCog)
+        return cog.controller
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ async def radio(tmp_path: Path) -> AsyncIterator[RadioSim]:
         voice = sim.guild.create_voice_channel("lounge")
         await sim.env.settle()
         yield RadioSim(sim, connector, voice)
-        await sim.bot.radio.shutdown()  # type: ignore[attr-defined]
+        await sim.bot.remove_cog("radio")  # the unload path: the controller shuts down
 
 
 async def test_start_needs_a_voice_channel(radio: RadioSim) -> None:
