@@ -85,18 +85,14 @@ CANCELLED = "The job was cancelled."
 SHUTTING_DOWN = "The generator is shutting down; this job was not started."
 
 
+def nominal_steps(request: GenerationRequest) -> int:
+    """The default cost: a batch runner that runs every step it is asked for.
+    :func:`pipeline_engine` passes the pipeline's own count, ``schedule.unet_passes``."""
+    return request.steps
+
+
 class EngineClosed(GenerationError):
     """The engine no longer takes jobs (it is shutting down)."""
-
-
-def expected_steps(request: GenerationRequest) -> int:
-    """Denoising steps a request will actually run: img2img skips the first ``1 - strength``."""
-    if request.seed_image is None:
-        return request.steps
-    strength = request.start.strength
-    if request.end is not None:
-        strength += (request.end.strength - strength) * request.alpha
-    return max(1, min(request.steps, int(request.steps * strength)))
 
 
 def unbatched(request: GenerationRequest) -> Hashable:
@@ -162,7 +158,7 @@ class Engine(Generic[M, R]):
         batch_runner: BatchRunner[M, R],
         writer: Writer[R] | None = None,
         batch_key: Callable[[GenerationRequest], Hashable] = unbatched,
-        cost_steps: Callable[[GenerationRequest], int] = expected_steps,
+        cost_steps: Callable[[GenerationRequest], int] = nominal_steps,
         validate: Callable[[GenerationRequest], GenerationRequest] | None = None,
         max_batch: int = 1,
         max_queued: int = 50,
@@ -661,6 +657,7 @@ def pipeline_engine(
     ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
     """
     from generation import outputs, pipeline
+    from generation.schedule import unet_passes
     from generation.validate import validate_request
 
     cache = pipeline.PipelineCache()
@@ -684,11 +681,7 @@ def pipeline_engine(
     def write(result: GenerationResult, out_dir: Path, stem: str) -> ClipFiles:
         return outputs.write_outputs(result, out_dir, stem, params=params)
 
-    def steps(request: GenerationRequest) -> int:
-        strength = pipeline.effective_strength(request)
-        return request.steps - pipeline.denoise_start(request.steps, strength)
-
     engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
     engine_args.setdefault("batch_key", pipeline.batch_key)
-    engine_args.setdefault("cost_steps", steps)
+    engine_args.setdefault("cost_steps", unet_passes)
     return Engine(loader=loader, batch_runner=run, writer=write, **engine_args)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from generation.types import InvalidRequest
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _top_band(gray: int, fraction: float = 1 / 3) -> Callable[[int, int], Image.Image]:
@@ -58,7 +61,11 @@ def load_mask(spec: str, width: int, height: int) -> Image.Image:
 
 
 def keep_fraction(mask: Image.Image, latent_height: int, latent_width: int) -> torch.Tensor:
-    """(1, 1, h, w) float32 tensor: the share of the seed latent kept at each latent pixel."""
+    """(1, 1, h, w) float32 tensor: the share of the seed latent kept at each latent pixel.
+
+    torch is imported here, not above, so that validation can check mask names without it."""
+    import torch
+
     small = mask.convert("L").resize((latent_width, latent_height), Image.Resampling.NEAREST)
     values = np.asarray(small, dtype=np.float32) / 255.0
     return torch.from_numpy(1.0 - values)[None, None]
