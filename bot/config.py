@@ -1,13 +1,10 @@
-"""The bot's own knobs, read once from settings so that modules below never see the token."""
+"""The bot's own knobs. ``riffbot.wiring`` builds them from settings, so the bot never sees the
+settings (nor the token) and never imports a floor above it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from riffbot.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,22 +31,3 @@ class BotConfig:
     progress_interval_s: float = 2.0
     dev_guild_id: int | None = None
     sync_commands: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BotConfig:
-        return cls(
-            out_dir=settings.outputs_dir,
-            max_prompt_chars=settings.max_prompt_chars,
-            default_steps=settings.default_steps,
-            default_strength=settings.default_strength,
-            default_guidance=settings.default_guidance,
-            default_scheduler=settings.default_scheduler,
-            default_seed_image=settings.default_seed_image or None,
-            max_active_per_user=settings.max_active_jobs_per_user,
-            max_queue_length=settings.max_queue_length,
-            max_upload_bytes=settings.max_upload_bytes,
-            max_audio_seconds=settings.max_audio_seconds,
-            progress_interval_s=settings.bot_progress_interval_s,
-            dev_guild_id=settings.dev_guild_id,
-            sync_commands=settings.bot_sync_commands,
-        )

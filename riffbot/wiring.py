@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.app import RiffBot
+    from bot.config import BotConfig
+    from bot.radio.controller import RadioConfig
     from db import Database
     from generation.engine import Engine
     from generation.models import LoadedModel
@@ -55,6 +57,51 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
     )
 
 
+def bot_config(settings: Settings) -> BotConfig:
+    """The bot's knobs from settings (the bot itself never reads settings)."""
+    from bot.config import BotConfig
+
+    return BotConfig(
+        out_dir=settings.outputs_dir,
+        max_prompt_chars=settings.max_prompt_chars,
+        default_steps=settings.default_steps,
+        default_strength=settings.default_strength,
+        default_guidance=settings.default_guidance,
+        default_scheduler=settings.default_scheduler,
+        default_seed_image=settings.default_seed_image or None,
+        max_active_per_user=settings.max_active_jobs_per_user,
+        max_queue_length=settings.max_queue_length,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_audio_seconds=settings.max_audio_seconds,
+        progress_interval_s=settings.bot_progress_interval_s,
+        dev_guild_id=settings.dev_guild_id,
+        sync_commands=settings.bot_sync_commands,
+    )
+
+
+def radio_config(settings: Settings) -> RadioConfig:
+    """The radio's rules and clip settings from settings."""
+    from bot.radio.controller import RadioConfig
+    from bot.voice import WatchdogConfig
+    from generation.radio_plan import RadioSettings
+
+    return RadioConfig(
+        settings=RadioSettings(
+            strength=settings.default_strength,
+            guidance=settings.default_guidance,
+            steps=settings.default_steps,
+            seed_image=settings.default_seed_image,
+            scheduler=settings.default_scheduler,
+        ),
+        prompt_cooldown_s=settings.radio_prompt_cooldown_s,
+        save_seconds=settings.radio_save_seconds,
+        watchdog=WatchdogConfig(
+            stall_s=settings.radio_stall_s, empty_leave_s=settings.radio_empty_leave_s
+        ),
+        bitrate_kbps=settings.radio_bitrate_kbps,
+    )
+
+
 def build_bot(
     settings: Settings, *, sync_commands: bool | None = None
 ) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult], Database]:
@@ -68,11 +115,10 @@ def build_bot(
     from dataclasses import replace
 
     from bot.app import BotDeps, create_bot, default_seed_images
-    from bot.config import BotConfig
     from bot.db_store import DbStore
     from bot.media import FfmpegShrinker, probe_duration
     from bot.radio.cog import radio_extension
-    from bot.radio.controller import RadioConfig, RadioDeps
+    from bot.radio.controller import RadioDeps
     from bot.radio.store import DbRadioStore
     from db import Database
     from generation.radio import pcm_to_mp3, station_factory
@@ -92,7 +138,7 @@ def build_bot(
         model_revision=settings.model_revision,
         shipped_seed_images=seed_images,
     )
-    config = BotConfig.from_settings(settings)
+    config = bot_config(settings)
     if sync_commands is not None:
         config = replace(config, sync_commands=sync_commands)
     radio = radio_extension(
@@ -106,7 +152,7 @@ def build_bot(
             store=DbRadioStore(database),
             jobs=store,
             encode_mp3=pcm_to_mp3,
-            config=RadioConfig.from_settings(settings),
+            config=radio_config(settings),
         )
     )
     bot = create_bot(

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import discord
 
@@ -33,9 +33,6 @@ from generation.radio_plan import (
 )
 from generation.radio_types import Station, StationHooks
 from generation.types import MAX_SEED, ClipFiles, GenerationError, GenerationRequest
-
-if TYPE_CHECKING:
-    from riffbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -88,24 +85,6 @@ class RadioConfig:
     run_watchdog: bool = True
     default_prompt: str = DEFAULT_PROMPT
     bitrate_kbps: int = 96
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RadioConfig:
-        return cls(
-            settings=RadioSettings(
-                strength=settings.default_strength,
-                guidance=settings.default_guidance,
-                steps=settings.default_steps,
-                seed_image=settings.default_seed_image,
-                scheduler=settings.default_scheduler,
-            ),
-            prompt_cooldown_s=settings.radio_prompt_cooldown_s,
-            save_seconds=settings.radio_save_seconds,
-            watchdog=WatchdogConfig(
-                stall_s=settings.radio_stall_s, empty_leave_s=settings.radio_empty_leave_s
-            ),
-            bitrate_kbps=settings.radio_bitrate_kbps,
-        )
 
 
 @dataclass
