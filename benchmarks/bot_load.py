@@ -84,7 +84,7 @@ def pick_command(round_no: int, user_no: int) -> str:
 async def run(args: argparse.Namespace) -> int:
     from bot.config import BotConfig
     from bot.db_store import DbStore
-    from db import Database
+    from db import Database, upgrade
     from generation.engine import pipeline_engine
     from generation.models import load_model
     from generation.tiny import make_tiny
@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     engine.start(preload=True)
     database = Database(f"sqlite:///{work / 'riffbot.db'}")
-    database.upgrade()
+    upgrade(database.url)
     store = DbStore(database, data_dir=work, model_id="tiny")
     config = replace(
         BotConfig(out_dir=work / "outputs"),

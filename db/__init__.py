@@ -4,7 +4,7 @@ No Discord and no tensors in here. One function per query, written for a sync ``
 the bot awaits the same function on the async (aiosqlite) engine::
 
     database = Database(settings.database_url)   # one per process, no global
-    database.upgrade()                           # on start: migrate, or DatabaseTooNew
+    upgrade(database.url)                        # on start: migrate, or DatabaseTooNew
     job = await database.run(create_job, request, user_id=..., model_id=...)  # commits
     runner.render(request, job_id=format_job_id(job.id), ...)   # only after the commit
     await database.run(mark_running, job.id)
@@ -19,7 +19,7 @@ Public API (all re-exported here):
 
 - Engines (``db.engine``): ``Database(url)`` with ``.engine``, ``.async_engine``,
   ``.session()``, ``.async_session()``, ``await .run(fn, *a, **kw)``, ``.call(fn, ...)``,
-  ``.upgrade()``, ``.dispose()``, ``await .aclose()``; ``make_engines(url) -> (Engine,
+  ``.dispose()``, ``await .aclose()``; ``make_engines(url) -> (Engine,
   AsyncEngine)``, ``make_sync_engine``, ``make_async_engine``, ``sync_url``, ``async_url``,
   ``safe_url`` (password hidden).
 - Migrations (``db.migrate``): ``upgrade(url) -> revision``, ``check(url)`` (drift),
@@ -80,7 +80,7 @@ from db.jobs import (
     requeue_interrupted,
     transition,
 )
-from db.migrate import DatabaseTooNew
+from db.migrate import DatabaseTooNew, upgrade
 from db.models import (
     GuildSettings,
     Job,
@@ -196,4 +196,5 @@ __all__ = [
     "triggers_for_message",
     "update_guild_settings",
     "update_radio_session",
+    "upgrade",
 ]

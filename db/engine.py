@@ -211,12 +211,6 @@ class Database:
         with self.sessions.begin() as session:
             return fn(session, *args, **kwargs)
 
-    def upgrade(self) -> str | None:
-        """Bring the schema to the newest migration; see :func:`db.migrate.upgrade`."""
-        from db.migrate import upgrade
-
-        return upgrade(self.url)
-
     def dispose(self) -> None:
         self.engine.dispose()
 

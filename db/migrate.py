@@ -1,12 +1,15 @@
 """Upgrade the schema from code: what the bot and the CLI call on start.
 
-The Alembic configuration is built here from the installed package's path, so migrations work
+The Alembic configuration is built here from the installed scripts' path, so migrations work
 from a wheel or an editable checkout alike, wherever the process was started; ``alembic.ini``
-at the repository root is only for running ``alembic`` by hand.
+at the repository root is only for running ``alembic`` by hand. The scripts are found by path,
+never imported: ``migrations`` sits a floor above ``db`` (its ``env.py`` imports the models).
+The caller migrates (``upgrade(database.url)``); ``db.engine`` knows nothing of Alembic.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +18,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-import migrations
 from db.engine import make_sync_engine, safe_url, sync_url
 
 
@@ -24,8 +26,12 @@ class DatabaseTooNew(RuntimeError):
 
 
 def migrations_dir() -> Path:
-    """The installed ``migrations`` package's folder (regular or namespace package alike)."""
-    for entry in migrations.__path__:
+    """The installed ``migrations`` folder (regular or namespace package alike).
+
+    ``find_spec`` of a top-level name looks the folder up on ``sys.path`` without running it."""
+    spec = importlib.util.find_spec("migrations")
+    locations = spec.submodule_search_locations if spec is not None else None
+    for entry in locations or ():
         folder = Path(entry)
         if (folder / "env.py").is_file():
             return folder.resolve()

@@ -120,12 +120,12 @@ def build_bot(
     from bot.radio.cog import radio_extension
     from bot.radio.controller import RadioDeps
     from bot.radio.store import DbRadioStore
-    from db import Database
+    from db import Database, upgrade
     from generation.radio import pcm_to_mp3, station_factory
 
     database = Database(settings.database_url)
     try:
-        database.upgrade()
+        upgrade(database.url)
     except BaseException:
         database.dispose()
         raise

@@ -53,11 +53,11 @@ def _positive_int(text: str) -> int:
 def _open(settings: Settings) -> Database | None:
     """The migrated database, or ``None`` after printing why not."""
     from db.engine import Database
-    from db.migrate import DatabaseTooNew
+    from db.migrate import DatabaseTooNew, upgrade
 
     database = Database(settings.database_url)
     try:
-        database.upgrade()
+        upgrade(database.url)
     except DatabaseTooNew as error:
         database.dispose()
         print(f"error: {error}", file=sys.stderr)

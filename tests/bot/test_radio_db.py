@@ -12,6 +12,7 @@ from bot.db_store import DbStore
 from bot.radio.store import DbRadioStore
 from db.engine import Database
 from db.jobs import load_job
+from db.migrate import upgrade
 from db.radio import radio_clips
 from generation.radio_plan import RadioState, next_request
 from tests.bot.test_radio import GUILD, Rig, SignallingStore
@@ -31,7 +32,7 @@ class SignallingDbStore(DbRadioStore, SignallingStore):
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
     db = Database(f"sqlite:///{tmp_path / 'riffbot.db'}")
-    db.upgrade()
+    upgrade(db.url)
     yield db
     db.dispose()
 

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from db.engine import Database, make_sync_engine
 from db.jobs import create_job, describe_clip, mark_done, mark_running
+from db.migrate import upgrade
 from db.queries import record_post
 from riffbot.cli import main
 from tests.db.conftest import riff
@@ -37,7 +38,7 @@ def test_db_upgrade_creates_and_migrates(env_url: str, capsys: pytest.CaptureFix
 
 def test_history_and_show(env_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     database = Database(env_url)
-    database.upgrade()
+    upgrade(database.url)
     data_dir = tmp_path / "data"
     with database.session() as s:
         root = create_job(s, riff("warm rhodes ☕"), user_id=42, guild_id=1, model_id="tiny").id
@@ -92,7 +93,7 @@ def test_db_cleanup_uses_the_retention_setting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     database = Database(env_url)
-    database.upgrade()
+    upgrade(database.url)
     data_dir = tmp_path / "data"
     with database.session() as s:
         job_id = create_job(s, riff(), user_id=1, model_id="m").id

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from db.engine import Database, sqlite_path
+from db.migrate import upgrade
 from generation.types import Endpoint, GenerationRequest, Mode
 
 
@@ -22,7 +23,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One database migrated once; tests get copies (migrating each time costs ~0.1 s)."""
     path = tmp_path_factory.mktemp("template") / "riffbot.db"
     database = Database(f"sqlite:///{path}")
-    database.upgrade()
+    upgrade(database.url)
     database.dispose()  # the last connection checkpoints the WAL into the main file
     assert not path.with_name(path.name + "-wal").exists()
     return path

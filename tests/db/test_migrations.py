@@ -106,3 +106,18 @@ def test_migrations_folder_is_found_from_the_package() -> None:
     folder = migrate.migrations_dir()
     assert (folder / "env.py").is_file()
     assert (folder / "versions" / "0001_initial_schema.py").is_file()
+
+
+def test_the_migrations_folder_is_found_without_importing_it() -> None:
+    """``migrations`` is a floor above ``db``: finding its scripts must not run its code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from db.migrate import migrations_dir; folder = migrations_dir(); "
+        "print((folder / 'env.py').is_file(), 'migrations' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "False"]

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from db.engine import Database
 from db.jobs import create_job, describe_clip, mark_done, mark_running
+from db.migrate import upgrade
 from db.models import Job, JobStatus
 from db.queries import get_job, jobs_with_status
 from db.recovery import MISSING_INPUTS, files_exist_checker, recover_interrupted
@@ -60,7 +61,7 @@ def test_a_job_running_when_the_process_is_sigkilled_is_requeued_and_completes(
     upload.unlink()  # the waiting remix's input is gone after the crash
     database.dispose()
     restarted = Database(db_url)
-    restarted.upgrade()
+    upgrade(restarted.url)
     checker = files_exist_checker(data_dir=data_dir, shipped_seed_images={"og_beat"})
     with restarted.session() as s:
         report = recover_interrupted(s, inputs_exist=checker)

@@ -19,7 +19,7 @@ import pytest
 
 from bot.config import BotConfig
 from bot.db_store import DbStore
-from db import Database
+from db import Database, upgrade
 from tests.e2e.harness import SEED_IMAGES, Sim, open_sim
 from tests.fakes import GatedRunner
 
@@ -48,7 +48,7 @@ def bot_config(tmp_path: Path) -> BotConfig:
 async def store(tmp_path: Path) -> AsyncIterator[DbStore]:
     """The real history database: a migrated SQLite file in ``tmp_path``."""
     database = Database(f"sqlite:///{tmp_path / 'state' / 'riffbot.db'}")
-    database.upgrade()
+    upgrade(database.url)
     yield DbStore(database, data_dir=tmp_path, model_id="tiny", shipped_seed_images=SEED_IMAGES)
     await database.aclose()
 
