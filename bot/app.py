@@ -33,15 +33,6 @@ Extension = Callable[["RiffBot"], Awaitable[None]]
 """Called in ``setup_hook`` before commands are synced: add cogs, command groups, listeners."""
 
 
-def default_seed_images() -> tuple[str, ...]:
-    """The shipped seed images' names, without importing anything heavy."""
-    try:
-        from generation.seeds import SEED_IMAGE_NAMES
-    except ImportError:  # the catalogue is not built yet: offer Riffusion's default only
-        return ("og_beat",)
-    return tuple(SEED_IMAGE_NAMES)
-
-
 @dataclass
 class BotDeps:
     runner: JobRunner
@@ -49,7 +40,9 @@ class BotDeps:
     config: BotConfig
     extensions: Sequence[Extension] = ()
     rng: random.Random = field(default_factory=random.Random)
-    seed_images: tuple[str, ...] | None = None
+    seed_images: tuple[str, ...] = ("og_beat",)
+    """The seed images offered by name; ``riffbot.wiring`` passes the shipped catalogue
+    (``generation.seeds`` draws them with numpy, which the bot never imports)."""
     shrink: Shrinker | None = None
     probe: DurationProbe | None = None
     recover_on_start: bool = True
@@ -96,7 +89,7 @@ class RiffBot(commands.Bot):
             config=deps.config,
             dispatcher=Dispatcher(deps.runner, deps.store, deps.config, shrink=deps.shrink),
             rng=deps.rng,
-            seed_images=deps.seed_images if deps.seed_images is not None else default_seed_images(),
+            seed_images=deps.seed_images,
             probe=deps.probe,
         )
         self.remixer = reactions.install(self, self.services)

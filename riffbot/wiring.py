@@ -114,7 +114,7 @@ def build_bot(
     """
     from dataclasses import replace
 
-    from bot.app import BotDeps, create_bot, default_seed_images
+    from bot.app import BotDeps, create_bot
     from bot.db_store import DbStore
     from bot.media import FfmpegShrinker, probe_duration
     from bot.radio.cog import radio_extension
@@ -122,6 +122,7 @@ def build_bot(
     from bot.radio.store import DbRadioStore
     from db import Database, upgrade
     from generation.radio import pcm_to_mp3, station_factory
+    from generation.seeds import SEED_IMAGE_NAMES
 
     database = Database(settings.database_url)
     try:
@@ -130,7 +131,7 @@ def build_bot(
         database.dispose()
         raise
     engine = build_engine(settings)
-    seed_images = default_seed_images()
+    seed_images = SEED_IMAGE_NAMES
     store = DbStore(
         database,
         data_dir=settings.data_dir,

@@ -32,6 +32,7 @@ from bot.config import BotConfig
 from bot.flow import Shrinker
 from bot.services import DurationProbe
 from bot.store import JobStore
+from generation.seeds import SEED_IMAGE_NAMES
 from generation.types import (
     ClipFiles,
     GenerationRequest,
@@ -40,7 +41,7 @@ from generation.types import (
     ProgressCallback,
 )
 
-SEED_IMAGES = ("og_beat", "agile", "marim", "motorway", "vibes")
+SEED_IMAGES = SEED_IMAGE_NAMES  # the shipped names, so tests pick what users can pick
 WAIT_S = 60.0  # a safety net against hangs, never a synchronisation mechanism
 
 

@@ -30,14 +30,16 @@ async def test_bounds_are_declared_so_discord_validates_them(sim: Sim) -> None:
 async def test_seed_image_autocomplete_and_unknown_names(
     sim: Sim, gated_runner: GatedRunner
 ) -> None:
-    choices = await sim.alice.autocomplete(sim.channel, "riff", "seed_image", "mo", prompt="x")
-    assert [c["value"] for c in choices] == ["motorway"]
+    choices = await sim.alice.autocomplete(sim.channel, "riff", "seed_image", "ha", prompt="x")
+    assert [c["value"] for c in choices] == ["half_time"]
     refused = await sim.alice.slash(sim.channel, "riff", prompt="x", seed_image="nope")
     assert refused.response is not None
     assert refused.response.ephemeral
     assert "no seed image called" in refused.response.content
-    await sim.alice.slash(sim.channel, "riff", prompt="x", seed_image="vibes", negative="vocals")
-    assert gated_runner.submitted[0].request.seed_image == "vibes"
+    await sim.alice.slash(
+        sim.channel, "riff", prompt="x", seed_image="breakbeat", negative="vocals"
+    )
+    assert gated_runner.submitted[0].request.seed_image == "breakbeat"
     assert gated_runner.submitted[0].request.negative_prompt == "vocals"
 
 
