@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- Opus
 def opus_library_candidates() -> list[str]:
-    """Where libopus may be: the system's, then the one bundled by ``opuslib-next-bundled``."""
+    """The libopus bundled by the ``opuslib-next-bundled`` wheel, when it is installed.
+
+    Only the fallback: :func:`ensure_opus` first lets discord.py find the system's library."""
     found: list[str] = []
     spec = importlib.util.find_spec("opuslib_next")
     if spec is not None and spec.origin is not None:

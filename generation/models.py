@@ -126,8 +126,8 @@ def resolve_device(
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """``auto`` is fp16 on CUDA and fp32 elsewhere (Riffusion's choice; fp16 on MPS was unstable).
 
-    bf16 is often faster on recent CPUs (perf.md: 1.6x for the UNet) but changes results, so it
-    is opt-in.
+    bf16 is often faster on recent CPUs (1.6x for the SD1.5 UNet on this project's 2-core Zen 4
+    development machine) but changes results, so it is opt-in.
     """
     name = dtype.strip().lower()
     if name == "auto":
@@ -680,7 +680,7 @@ def place(pipe: StableDiffusionPipeline, device: torch.device, *, compile: bool 
         raise
     use_sdpa(pipe)
     if device.type == "cuda":
-        # perf.md: channels_last is 2.5x *slower* on CPU, so only on CUDA.
+        # channels_last made the SD1.5 UNet 2.5x *slower* on the development CPU: CUDA only.
         pipe.unet.to(memory_format=torch.channels_last)
     if compile:
         pipe.unet = torch.compile(pipe.unet)

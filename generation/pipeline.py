@@ -74,7 +74,9 @@ class PreviewFn(Protocol):
     def __call__(self, index: int = 0) -> bytes: ...
 
 
-StepCallback = Callable[[int, int, PreviewFn], None]
+BatchStepCallback = Callable[[int, int, PreviewFn], None]
+"""``(steps_done, total_steps, preview)`` once per step of the whole batch; the engine fans it
+out to each request's ``engine.StepCallback``."""
 
 
 def make_scheduler(name: str, base_config: Any) -> Any:
@@ -548,7 +550,7 @@ class _Runner:
         self,
         items: list[_Item],
         request: GenerationRequest,
-        on_step: StepCallback | None,
+        on_step: BatchStepCallback | None,
         cancelled: Callable[[int], bool],
     ) -> tuple[int, set[int]]:
         """Run the items from their start latents to the end, all through one UNet call per
@@ -680,7 +682,7 @@ Outcome = GenerationResult | BaseException
 def _execute(
     model: Any,
     requests: Sequence[GenerationRequest],
-    on_step: StepCallback | None,
+    on_step: BatchStepCallback | None,
     cancelled: Callable[[int], bool],
     params: SpectrogramParams,
     cache: PipelineCache,
@@ -766,7 +768,7 @@ def generate_batch(
     model: Any,
     requests: Sequence[GenerationRequest],
     *,
-    on_step: StepCallback | None = None,
+    on_step: BatchStepCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     params: SpectrogramParams | None = None,
     cache: PipelineCache | None = None,
@@ -831,7 +833,7 @@ def generate(
     model: Any,
     request: GenerationRequest,
     *,
-    on_step: StepCallback | None = None,
+    on_step: BatchStepCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     params: SpectrogramParams | None = None,
     cache: PipelineCache | None = None,

@@ -84,7 +84,7 @@ class RadioState:
         return cls(**values)
 
 
-def clean_prompt(prompt: str) -> str:
+def clean_radio_prompt(prompt: str) -> str:
     """One line of text the model can use, or a clear refusal."""
     text = " ".join(prompt.split())
     if not text:
@@ -100,12 +100,14 @@ def initial_state(prompt: str, seed: int, settings: RadioSettings | None = None)
     """A radio that will start with a seed walk on ``prompt`` from ``seed``."""
     if not 0 <= seed <= MAX_SEED - 1:
         raise InvalidRequest(f"The radio's seed must be between 0 and {MAX_SEED - 1}.")
-    return RadioState(prompt=clean_prompt(prompt), seed=seed, settings=settings or RadioSettings())
+    return RadioState(
+        prompt=clean_radio_prompt(prompt), seed=seed, settings=settings or RadioSettings()
+    )
 
 
 def queue_prompt(state: RadioState, prompt: str, *, max_up_next: int = MAX_UP_NEXT) -> RadioState:
     """Add a prompt to morph into after what is already queued."""
-    text = clean_prompt(prompt)
+    text = clean_radio_prompt(prompt)
     if len(state.up_next) >= max_up_next:
         raise InvalidRequest(
             f"{len(state.up_next)} prompts are already waiting; try again after the next morph."

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # Seconds between two progress reports of one job (first, last and state changes always go).
     engine_progress_interval_s: float = Field(default=0.5, ge=0.0)
 
-    # --- radio (generation/radio*.py, bot/radio.py, bot/voice.py) -----------------------
+    # --- radio (generation/radio*.py, bot/radio/, bot/voice.py) -----------------------
     # Clips generated ahead of the one playing (Riffusion's app keeps 3).
     radio_ahead: int = Field(default=3, ge=1, le=10)
     # Equal-power crossfade between clips, seconds (short: clips share the seed image's beat).

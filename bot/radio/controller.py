@@ -28,7 +28,7 @@ from generation.radio_plan import (
     DEFAULT_PROMPT,
     RadioSettings,
     RadioState,
-    clean_prompt,
+    clean_radio_prompt,
     initial_state,
 )
 from generation.radio_types import Station, StationHooks
@@ -125,13 +125,13 @@ class GuildRadio:
     started_by: int
     station: Station
     supervisor: VoiceSupervisor
-    hooks: _Hooks
+    hooks: ClipRecorder
     votes: frozenset[int] = frozenset()
     watchdog: asyncio.Task[None] | None = None
     channel_status: str | None = None
 
 
-class _Hooks:
+class ClipRecorder:
     """One job per clip, each the child of the clip before it; the session's resume point."""
 
     def __init__(self, controller: RadioController, guild_id: int) -> None:
@@ -251,7 +251,7 @@ class RadioController:
         return resumed
 
     async def _launch(self, saved: SavedRadio) -> GuildRadio:
-        hooks = _Hooks(self, saved.guild_id)
+        hooks = ClipRecorder(self, saved.guild_id)
         station = self.deps.make_station(saved.state, hooks, f"radio:{saved.guild_id}")
         guild_id = saved.guild_id
 
@@ -315,7 +315,7 @@ class RadioController:
         if user_id not in self.port.listeners(radio.supervisor.channel_id):
             raise RadioRefused("Join the radio's voice channel to steer it.")
         try:
-            prompt = clean_prompt(prompt)
+            prompt = clean_radio_prompt(prompt)
         except GenerationError as exc:
             raise RadioRefused(str(exc)) from exc
         now = self.deps.clock()
