@@ -163,7 +163,7 @@ class GatedRunner:
 
 @dataclass
 class MemoryStore:
-    """An in-process :class:`JobStore`: unit tests, and a bot run without a database.
+    """An in-process ``bot.store.JobStore`` for tests that need no database.
 
     Sharing one instance between two bot generations is how tests simulate a restart.
     """
@@ -277,7 +277,8 @@ class MemoryStore:
 
 @dataclass
 class MemoryRadioStore:
-    """In-process :class:`RadioStore`; sharing one between two controllers simulates a restart."""
+    """In-process ``bot.radio.store.RadioStore``; sharing one between two controllers simulates
+    a restart."""
 
     sessions: dict[int, SavedRadio] = field(default_factory=dict)
     stopped: dict[int, str] = field(default_factory=dict)
