@@ -162,3 +162,18 @@ async def test_the_radio_pauses_when_the_last_listener_leaves(radio: RadioSim) -
     await sim.alice.join_voice(radio.voice)
     assert not radio.connector.links[0].paused
     assert any("listening again" in m.content for m in sim.channel.history())
+
+
+async def test_unloading_the_cog_leaves_voice_and_keeps_the_session_to_resume(
+    radio: RadioSim,
+) -> None:
+    sim = radio.sim
+    await sim.alice.join_voice(radio.voice)
+    await sim.alice.slash(sim.channel, "radio start", prompt="lofi")
+    controller = radio.controller
+    await sim.bot.remove_cog("radio")  # what bot.close() does to every cog
+    assert controller.radios == {}
+    assert radio.connector.links[0].disconnected
+    sessions = await controller.deps.store.active_sessions()
+    assert [(s.guild_id, s.state.prompt) for s in sessions] == [(sim.guild.id, "lofi")]
+    assert "radio" not in [command.name for command in sim.bot.tree.get_commands()]
