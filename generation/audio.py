@@ -206,7 +206,8 @@ def load_audio(
         str(src),
         "-t",
         f"{max_seconds + 0.05:.3f}",
-        "-vn",
+        "-map",
+        "0:a:0",  # the stream source_channels and bot.media's probe look at
         "-ac",
         str(decoded),
         "-ar",
