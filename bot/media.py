@@ -1,19 +1,19 @@
-"""Small ffmpeg jobs for the bot: how long an upload is, and shrinking an MP3 to fit a limit.
+"""Small media jobs for the bot: how long an upload is, and shrinking an MP3 to fit a limit.
 
-The bot never decodes audio itself: ffmpeg (shipped by ``imageio-ffmpeg``) runs as a child
-process, awaited with asyncio, so the event loop keeps serving everyone else meanwhile.
+The bot never decodes audio itself: the probe reads packet headers through PyAV in a worker
+thread, and ffmpeg (shipped by ``imageio-ffmpeg``) re-encodes as a child process awaited with
+asyncio, so the event loop keeps serving everyone else meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from generation.types import InvalidRequest
 
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d\d):(\d\d(?:\.\d+)?)")
+log = logging.getLogger(__name__)
 
 
 def ffmpeg_exe() -> str:
@@ -22,35 +22,46 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def parse_duration(ffmpeg_banner: str) -> float | None:
-    """Seconds from ffmpeg's ``Duration: HH:MM:SS.ss`` line; ``None`` if absent (``N/A``)."""
-    match = _DURATION.search(ffmpeg_banner)
-    if match is None:
-        return None
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+def read_duration(path: Path) -> float:
+    """Seconds the file's first audio stream plays, or ``InvalidRequest`` saying why not.
 
+    PyAV opens the file with the same ffmpeg demuxers that decode it later (so whatever
+    container ffmpeg reads is measured the same way), and the duration is the sum of the
+    stream's packet durations, demuxed but not decoded: exact for variable-bitrate MP3s,
+    whose header-less estimate from the first frame's bitrate can be off by a factor of two.
+    Video and further audio streams are ignored; the first audio stream is the one that is
+    decoded. Only when packets carry no durations do we fall back to the header.
+    """
+    import av
 
-async def probe_duration(
-    path: Path, *, ffmpeg: str | None = None, timeout_s: float = 20.0
-) -> float | None:
-    """How long an audio file plays, from its header (no decoding); ``None`` when unknown."""
-    process = await asyncio.create_subprocess_exec(
-        ffmpeg or ffmpeg_exe(),
-        "-nostdin",
-        "-hide_banner",
-        "-i",
-        str(path),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
     try:
-        _, banner = await asyncio.wait_for(process.communicate(), timeout_s)
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InvalidRequest(f"{path.name[:60]!r} has no audio stream.")
+            stream = container.streams.audio[0]
+            base = stream.time_base
+            total = 0
+            for packet in container.demux(stream):
+                total += packet.duration or 0
+            if total > 0 and base is not None:
+                return float(total * base)
+            if stream.duration and base is not None:
+                return float(stream.duration * base)
+            if container.duration:
+                return float(container.duration / av.time_base)
+    except av.FFmpegError as error:
+        raise InvalidRequest(f"{path.name[:60]!r} could not be read as audio.") from error
+    raise InvalidRequest(f"{path.name[:60]!r} does not say how long it is; try WAV or MP3.")
+
+
+async def probe_duration(path: Path, *, timeout_s: float = 20.0) -> float | None:
+    """How long an upload plays (see :func:`read_duration`), off the event loop; ``None``
+    when probing takes longer than ``timeout_s``. Refusals raise ``InvalidRequest``."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(read_duration, path), timeout_s)
     except TimeoutError:
-        process.kill()
-        await process.wait()
+        log.warning("probing %s took over %.0f s", path.name, timeout_s)
         return None
-    return parse_duration(banner.decode(errors="replace"))
 
 
 BITRATES_KBPS = (96, 64, 48, 32)

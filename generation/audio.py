@@ -1,9 +1,7 @@
-"""Audio finishing: loudness, crossfades, seams, and files in and out (via imageio-ffmpeg).
+"""Audio plumbing: crossfades, seams, and files in and out (via imageio-ffmpeg).
 
-Pure functions on float32 arrays shaped (channels, samples) in [-1, 1]. Nothing here hard-clips:
-Riffusion's RMS-then-peak normalisation clips every peak above RMS + 12 dB (pydub saturates
-int16); we reach the loudness target with a look-ahead limiter whose gain curve is smooth and
-never lets a sample past the ceiling.
+Pure functions on float32 arrays shaped (channels, samples) in [-1, 1]. Loudness (the one
+finishing policy) lives in :mod:`generation.loudness`.
 """
 
 from __future__ import annotations
@@ -39,68 +37,6 @@ def peak_dbfs(audio: np.ndarray) -> float:
 def _as_2d(audio: np.ndarray) -> np.ndarray:
     arr = np.asarray(audio, dtype=np.float32)
     return arr[None, :] if arr.ndim == 1 else arr
-
-
-# --- loudness ------------------------------------------------------------------------------
-
-
-def limit(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    ceiling_dbfs: float = -1.0,
-    lookahead_ms: float = 5.0,
-    periodic: bool = False,
-) -> np.ndarray:
-    """Look-ahead peak limiter: a smooth gain curve that keeps every sample under the ceiling.
-
-    Required gain r[n] = min(1, ceiling / |x[n]|) (channels linked). A running minimum over
-    2L+1 samples followed by a running mean over the same span is smooth (no clicks) and is
-    still <= r[n] at every n, because each averaged value is the minimum over a window that
-    contains n. ``periodic`` (loops) lets the windows wrap around, so the gain curve is
-    periodic too and the limiter adds no step at the loop point.
-    """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-    arr = _as_2d(audio)
-    ceiling = db_to_gain(ceiling_dbfs)
-    level = np.max(np.abs(arr), axis=0)
-    if level.size == 0 or float(level.max()) <= ceiling:
-        return arr.copy()
-    need = np.minimum(1.0, ceiling / np.maximum(level, 1e-12))
-    span = 2 * max(1, int(lookahead_ms * 1e-3 * sample_rate)) + 1
-    mode = "wrap" if periodic else "nearest"
-    gain = uniform_filter1d(minimum_filter1d(need, span, mode=mode), span, mode=mode)
-    out = (arr * gain[None, :]).astype(np.float32)
-    # float rounding in the running mean can leave a sample a hair above the ceiling
-    peak = float(np.max(np.abs(out)))
-    if peak > ceiling:
-        out *= np.float32(ceiling / peak)
-    result: np.ndarray = out
-    return result
-
-
-def normalize_loudness(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    target_rms_dbfs: float = -14.0,
-    ceiling_dbfs: float = -1.0,
-    max_gain_db: float = 30.0,
-    periodic: bool = False,
-) -> np.ndarray:
-    """Gain to ``target_rms_dbfs`` RMS, then limit peaks to ``ceiling_dbfs`` without clipping.
-
-    Silence stays silence; gain is capped so near-silent noise is not blown up. ``periodic``:
-    see :func:`limit`.
-    """
-    arr = _as_2d(audio)
-    level = rms_dbfs(arr)
-    if not math.isfinite(level):
-        return arr.copy()
-    gain_db = min(target_rms_dbfs - level, max_gain_db)
-    gained = arr * np.float32(db_to_gain(gain_db))
-    return limit(gained, sample_rate, ceiling_dbfs=ceiling_dbfs, periodic=periodic)
 
 
 # --- crossfades and seams ------------------------------------------------------------------
@@ -260,6 +196,7 @@ def load_audio(
         raise InvalidRequest(f"No such audio file: {src.name}")
     if src.stat().st_size == 0:
         raise InvalidRequest(f"{src.name} is empty.")
+    decoded = min(2, source_channels(src))
     cmd = [
         ffmpeg_exe(),
         "-nostdin",
@@ -269,9 +206,10 @@ def load_audio(
         str(src),
         "-t",
         f"{max_seconds + 0.05:.3f}",
-        "-vn",
+        "-map",
+        "0:a:0",  # the stream source_channels and bot.media's probe look at
         "-ac",
-        str(channels),
+        str(decoded),
         "-ar",
         str(sample_rate),
         "-f",
@@ -282,17 +220,51 @@ def load_audio(
     if proc.returncode != 0:
         raise InvalidRequest(f"Could not read {src.name} as audio (is it a sound file?).")
     data = np.frombuffer(proc.stdout, dtype="<f4")
-    frames = data.size // channels
+    frames = data.size // decoded
     if frames == 0:
         raise InvalidRequest(f"{src.name} has no audio in it.")
-    audio = data[: frames * channels].reshape(frames, channels).T.astype(np.float32)
+    audio = to_channel_count(data[: frames * decoded].reshape(frames, decoded).T, channels)
     if frames > max_seconds * sample_rate + 1:
         raise InvalidRequest(
             f"{src.name} is longer than the {max_seconds:g} s limit; trim it and try again."
         )
     if peak_dbfs(audio) < SILENCE_DBFS:
         raise InvalidRequest(f"{src.name} is silent; there is nothing to turn into music.")
-    return np.ascontiguousarray(np.clip(audio, -1.0, 1.0))
+    return np.ascontiguousarray(audio)
+
+
+def source_channels(path: Path) -> int:
+    """Channels of the first audio stream (PyAV reads the header with ffmpeg's demuxers).
+
+    Needed because ffmpeg's own channel conversion is not the one we want in either direction:
+    ``-ac 1`` sums 0.7071 * (L + R), which clips correlated stereo (L = R = 0.9 gives 1.27),
+    and mono -> stereo puts 0.7071 of the mono signal on each side.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.audio
+            if not streams:
+                raise InvalidRequest(f"{path.name} has no audio in it.")
+            return max(1, int(streams[0].channels))
+    except av.FFmpegError as error:
+        message = f"Could not read {path.name} as audio (is it a sound file?)."
+        raise InvalidRequest(message) from error
+
+
+def to_channel_count(audio: np.ndarray, channels: int) -> np.ndarray:
+    """Mono or stereo (C, samples) -> ``channels``: stereo to mono is 0.5 * (L + R), as
+    Riffusion and ``codec.to_channels`` do (never clips); mono to stereo duplicates."""
+    arr = np.asarray(audio, dtype=np.float32)
+    if channels not in (1, 2):
+        raise InvalidRequest(f"Audio can be read as mono or stereo, not {channels} channels.")
+    if arr.shape[0] == channels:
+        return arr
+    if channels == 2:
+        return np.repeat(arr[:1], 2, axis=0)
+    mono: np.ndarray = (0.5 * (arr[0:1] + arr[1:2])).astype(np.float32)
+    return mono
 
 
 def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:

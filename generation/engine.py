@@ -56,6 +56,7 @@ from generation.types import (
 )
 
 if TYPE_CHECKING:
+    from generation.loudness import LoudnessPolicy
     from generation.models import LoadedModel
     from generation.params import SpectrogramParams
     from generation.results import GenerationResult
@@ -647,6 +648,7 @@ def pipeline_engine(
     params: SpectrogramParams | None = None,
     max_audio_seconds: float = 60.0,
     max_prompt_chars: int = 400,
+    loudness: LoudnessPolicy | None = None,
     **engine_args: Any,
 ) -> Engine[LoadedModel, GenerationResult]:
     """An engine wired to the real pipeline and file writer.
@@ -679,7 +681,7 @@ def pipeline_engine(
         )
 
     def write(result: GenerationResult, out_dir: Path, stem: str) -> ClipFiles:
-        return outputs.write_outputs(result, out_dir, stem, params=params)
+        return outputs.write_outputs(result, out_dir, stem, params=params, loudness=loudness)
 
     engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
     engine_args.setdefault("batch_key", pipeline.batch_key)

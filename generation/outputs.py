@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from generation.loudness import LoudnessPolicy
 from generation.params import SpectrogramParams
 from generation.results import GenerationResult
 from generation.types import ClipFiles, Mode
@@ -46,10 +47,12 @@ def write_outputs(
     stem: str,
     *,
     params: SpectrogramParams | None = None,
+    loudness: LoudnessPolicy | None = None,
 ) -> ClipFiles:
     """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` and ``stem.json``."""
-    from generation.audio import export_mp3, normalize_loudness
+    from generation.audio import export_mp3
     from generation.codec import exif_tags, save_png
+    from generation.loudness import finish
 
     params = params or SpectrogramParams()
     folder = Path(directory)
@@ -62,9 +65,9 @@ def write_outputs(
     timings = dict(result.timings)
     started = time.perf_counter()
     # The codec peak-normalises each clip; people compare clips by loudness, so the MP3 gets
-    # one loudness target (with the limiter, never clipping; wrapping around for loops).
+    # the one loudness policy (BS.1770 target, true-peak ceiling; wrapping around for loops).
     loop = result.request.mode is Mode.LOOP
-    audio = normalize_loudness(result.audio, result.sample_rate, periodic=loop)
+    audio, _report = finish(result.audio, result.sample_rate, loudness, periodic=loop)
     export_mp3(audio, result.sample_rate, mp3)
     timings["mp3"] = time.perf_counter() - started
 

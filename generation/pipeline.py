@@ -37,7 +37,6 @@ from PIL import Image
 from generation.circular import circular_time_padding
 from generation.masks import keep_fraction, load_mask
 from generation.params import SpectrogramParams
-from generation.prompts import encode_weighted
 from generation.results import GenerationResult
 from generation.schedule import (
     LATENT_FACTOR,
@@ -46,6 +45,7 @@ from generation.schedule import (
     effective_strength,
     mix,
 )
+from generation.text_encoding import CHUNK_TOKENS, MAX_CHUNKS, chunk_count, encode_chunked
 from generation.types import GenerationRequest, InvalidRequest, JobCancelled, Mode
 
 SLERP_DOT_THRESHOLD = 0.9995
@@ -283,20 +283,31 @@ class _Runner:
         self.circular = False
 
     # --- text -------------------------------------------------------------------------
-    def embed(self, text: str, notes: list[str]) -> torch.Tensor:
-        key = (_model_key(self.model), "text", text)
+    def embed(self, text: str, notes: list[str], chunks: int = 1) -> torch.Tensor:
+        """(1, 77 * chunks, dim): long prompts in 75-token chunks, padded to ``chunks``."""
+        key = (_model_key(self.model), "text", text, chunks)
         embedding, truncated = self.cache.embedding(
             key,
-            lambda: encode_weighted(
-                self.pipe.tokenizer, self.pipe.text_encoder, text, self.device, self.dtype
+            lambda: encode_chunked(
+                self.pipe.tokenizer,
+                self.pipe.text_encoder,
+                text,
+                self.device,
+                self.dtype,
+                chunks=chunks,
             ),
         )
         if truncated:
+            limit = CHUNK_TOKENS * MAX_CHUNKS
             notes.append(
-                f"The prompt '{text[:40]}…' is longer than CLIP's 77 tokens; "
-                "only its first 75 tokens were used."
+                f"The prompt '{text[:40]}…' is longer than {limit} tokens "
+                f"({MAX_CHUNKS} CLIP chunks); only its first {limit} tokens were used."
             )
         return embedding
+
+    def common_chunks(self, texts: Sequence[str]) -> int:
+        """The chunk count that fits every one of ``texts`` (a blend's ends, the negative)."""
+        return max(chunk_count(self.pipe.tokenizer, text) for text in texts)
 
     # --- images and latents -----------------------------------------------------------
     def padding(self) -> AbstractContextManager[int]:
@@ -385,11 +396,14 @@ class _Runner:
         end = request.end or request.start
         shape = self.latent_shape(request.width)
 
+        prompts = [request.start.prompt, end.prompt, request.negative_prompt]
+        chunks = self.common_chunks(prompts)
+
         def at(alpha: float) -> tuple[torch.Tensor, float, float | None]:
             """Text conditioning, guidance and strength at ``alpha`` from start to end."""
-            cond = self.embed(request.start.prompt, notes)
+            cond = self.embed(request.start.prompt, notes, chunks)
             if request.end is not None and alpha > 0.0:
-                cond_end = self.embed(request.end.prompt, notes)
+                cond_end = self.embed(request.end.prompt, notes, chunks)
                 cond = cond_end if alpha >= 1.0 else torch.lerp(cond, cond_end, alpha)
             guidance = mix(request.start.guidance, end.guidance, alpha)
             return cond, guidance, effective_strength(request.with_alpha(alpha))
@@ -405,7 +419,7 @@ class _Runner:
         alphas = transition_alphas(request.clips) if request.clips > 1 else [alpha]
         with _timed(timings, "text"):
             points = [at(a) for a in alphas]
-            uncond = self.embed(request.negative_prompt, notes)
+            uncond = self.embed(request.negative_prompt, notes, chunks)
 
         def item(
             noise: torch.Tensor,
@@ -597,14 +611,22 @@ class _Runner:
             if not active:
                 break
             running = [e for e in active if e.begin <= first + number]
-            embeddings = torch.cat([e.uncond for e in running] + [e.cond for e in running])
-            inputs = [e.scheduler.scale_model_input(e.latent, t) for e in running]
-            batch = torch.cat(inputs + inputs)
-            predicted = unet(batch, t, encoder_hidden_states=embeddings).sample
-            eps_uncond, eps_cond = predicted.chunk(2)
+            # one UNet call per prompt length (chunks): padding a request's embedding to a
+            # batch-mate's length would change its result
+            predictions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+            for length in sorted({e.cond.shape[1] for e in running}):
+                group = [i for i, e in enumerate(running) if e.cond.shape[1] == length]
+                members = [running[i] for i in group]
+                embeddings = torch.cat([e.uncond for e in members] + [e.cond for e in members])
+                inputs = [e.scheduler.scale_model_input(e.latent, t) for e in members]
+                batch = torch.cat(inputs + inputs)
+                predicted = unet(batch, t, encoder_hidden_states=embeddings).sample
+                eps_uncond, eps_cond = predicted.chunk(2)
+                for row, index in enumerate(group):
+                    predictions[index] = (eps_uncond[row : row + 1], eps_cond[row : row + 1])
             following = timesteps[number + 1 : number + 2]
             for index, entry in enumerate(running):
-                u, c = eps_uncond[index : index + 1], eps_cond[index : index + 1]
+                u, c = predictions[index]
                 eps = u + entry.guidance * (c - u)
                 entry.latent = entry.scheduler.step(eps, t, entry.latent).prev_sample
                 if entry.mask is not None and entry.init is not None:

@@ -3,8 +3,8 @@
 The syntax is the one Riffusion copied from diffusers' community ``lpw_stable_diffusion``
 (itself from the AUTOMATIC1111 web UI), because that is what people paste from prompt guides:
 ``(word)`` x1.1, ``[word]`` /1.1, ``(word:1.5)`` explicit, nesting multiplies, a backslash escapes
-a bracket. Unlike Riffusion we keep every embedding 77 tokens long (prompts are truncated with a
-note instead of chunked), so any two prompts can be lerped and paired with any negative prompt.
+a bracket. ``encode_weighted`` embeds one 77-token window; the pipeline embeds longer prompts in
+chunks, as Riffusion does, through :mod:`generation.text_encoding`.
 """
 
 from __future__ import annotations

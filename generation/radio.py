@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from generation.loudness import LoudnessPolicy, RadioLeveller
 from generation.radio_plan import (
     MAX_UP_NEXT,
     RadioState,
@@ -138,9 +139,15 @@ class RadioStation:
         max_up_next: int = MAX_UP_NEXT,
         idle_wait: Callable[[Awaitable[Any]], Awaitable[Any]] | None = None,
         start_after: int = 1,
+        loudness: LoudnessPolicy | None = None,
+        offload: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None,
     ) -> None:
-        """``idle_wait`` wraps the prefetcher's wait for room in the buffer (default: none);
-        a simulated Discord uses it to mark that wait as intentional, not a hang."""
+        """``loudness``: the finishing policy, applied to each clip with a slowly moving gain
+        (:class:`generation.loudness.RadioLeveller`); ``offload`` runs that (about 0.1 s of
+        CPU a clip) off the event loop, e.g. ``asyncio.to_thread`` (default: inline, which
+        keeps a virtual-time loop deterministic). ``idle_wait`` wraps the prefetcher's wait
+        for room in the buffer (default: none); a simulated Discord uses it to mark that wait
+        as intentional, not a hang."""
         if ahead < 1:
             raise GenerationError("The radio must keep at least one clip ahead.")
         self._generate = generate
@@ -167,6 +174,8 @@ class RadioStation:
         self._failures = 0
         self._pending_hooks: set[asyncio.Task[None]] = set()
         self._idle_wait = idle_wait
+        self._leveller = RadioLeveller(loudness)
+        self._offload = offload
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -299,7 +308,7 @@ class RadioStation:
             self._generating = True
             try:
                 result = await self._generate(request, job_id)
-                audio = to_stream_audio(result.audio, result.sample_rate, self.stream.input_rate)
+                audio = await self._finished(result)
             except asyncio.CancelledError:
                 await self._finish(job_id, "cancelled", None)
                 raise
@@ -319,6 +328,12 @@ class RadioStation:
             self.stream.push(StreamClip(audio, tag))
             self._ready.set()
 
+    async def _finished(self, clip: ClipAudio) -> Any:
+        def work() -> Any:
+            return finished_stream_audio(self._leveller, clip, self.stream.input_rate)
+
+        return work() if self._offload is None else await self._offload(work)
+
     async def _new_job(self, request: GenerationRequest) -> str:
         if self._hooks is None:
             return f"radio-{uuid.uuid4().hex[:12]}"
@@ -337,6 +352,13 @@ class RadioStation:
         self._last_error = str(exc) if isinstance(exc, GenerationError) else "generation failed"
         log.warning("radio clip failed (%s); retrying in %.0f s", exc, delay)
         await asyncio.sleep(delay)
+
+
+def finished_stream_audio(leveller: RadioLeveller, clip: ClipAudio, input_rate: int) -> Any:
+    """A generated clip as the stream plays it: levelled, then (samples, 2) float32."""
+    audio = to_stream_audio(clip.audio, clip.sample_rate, input_rate)
+    levelled, _ = leveller.level(audio.T, clip.sample_rate)
+    return to_stream_audio(levelled, clip.sample_rate, input_rate)
 
 
 def pcm_to_mp3(pcm: bytes, sample_rate: int = OUTPUT_RATE, bitrate: str = "192k") -> bytes:
@@ -359,6 +381,7 @@ def render_radio(
     *,
     crossfade_s: float = 0.05,
     on_clip: Callable[[int, GenerationRequest], None] | None = None,
+    loudness: LoudnessPolicy | None = None,
 ) -> tuple[bytes, RadioState]:
     """The radio's stream rendered offline: same walk, same joins, same resampler, no Discord.
 
@@ -369,6 +392,7 @@ def render_radio(
     if seconds <= 0:
         raise GenerationError("The radio needs a positive length to render.")
     stream = RadioStream(crossfade_s=crossfade_s, history_s=0.02)
+    leveller = RadioLeveller(loudness)
     frames_needed = round(seconds * 1000 / 20)
     out: list[bytes] = []
     made = 0
@@ -379,7 +403,7 @@ def render_radio(
             made += 1
             if on_clip is not None:
                 on_clip(made, request)
-            audio = to_stream_audio(result.audio, result.sample_rate, stream.input_rate)
+            audio = finished_stream_audio(leveller, result, stream.input_rate)
             stream.push(StreamClip(audio, request))
         out.append(stream.read())
     assert stream.stats.underruns == 0
@@ -408,6 +432,7 @@ def station_factory(
     crossfade_s: float = 0.05,
     history_s: float = 30.0,
     start_after: int = 2,
+    loudness: LoudnessPolicy | None = None,
 ) -> Callable[[RadioState, StationHooks, str], RadioStation]:
     """What ``bot.radio.controller.RadioDeps.make_station`` wants: one station per guild on
     the shared engine, each clip's files kept under ``out_dir`` so its job can be shown and
@@ -423,6 +448,8 @@ def station_factory(
             crossfade_s=crossfade_s,
             history_s=max(history_s, 1.0),
             start_after=start_after,
+            loudness=loudness,
+            offload=asyncio.to_thread,
         )
 
     return make

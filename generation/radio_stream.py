@@ -113,6 +113,27 @@ def equal_power_crossfade(tail: FloatArray, head: FloatArray) -> FloatArray:
     return mixed
 
 
+CEILING = 10.0 ** (-1.0 / 20.0)
+"""-1 dBFS: the finished clips' true-peak ceiling, which a crossfade must not undo."""
+
+
+def under_ceiling(segment: FloatArray, ceiling: float = CEILING) -> FloatArray:
+    """A crossfade with its peaks brought under ``ceiling`` by a smooth dip, if it has any.
+
+    Each clip is finished under the ceiling, but the equal-power sum of two unrelated clips can
+    peak up to 3 dB above either. The dip is 1 - d * sin(pi t) over the crossfade, gain 1 at
+    both ends (no step into either clip), with the smallest d that fits (at most 0.5, -6 dB).
+    """
+    level = np.abs(segment).max(axis=1)
+    if level.size == 0 or float(level.max()) <= ceiling:
+        return segment
+    window = np.sin(np.pi * (np.arange(level.size) + 0.5) / level.size)
+    over = level > ceiling
+    depth = min(0.5, float(((1.0 - ceiling / level[over]) / window[over]).max()))
+    dipped: FloatArray = (segment * (1.0 - depth * window)[:, None]).astype(np.float32)
+    return dipped
+
+
 class RadioStream:
     """Clips in (any thread), frames out (the player thread); thread-safe, never blocking.
 
@@ -306,7 +327,7 @@ class RadioStream:
     ) -> None:
         x = self.crossfade
         head = clip.audio[:x]
-        joined = equal_power_crossfade(tail, head) if x else head
+        joined = under_ceiling(equal_power_crossfade(tail, head)) if x else head
         self._head = joined
         self._buffer = clip.audio
         self._pos = 0

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(default=400, ge=1)
     max_audio_seconds: float = Field(default=60.0, gt=0)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Integrated loudness (ITU-R BS.1770, LUFS) of everything Riffbot plays or posts; the true
+    # peak stays at or under -1 dBTP (generation/loudness.py). -14 is the streaming convention.
+    loudness_target_lufs: float = Field(default=-14.0, ge=-40.0, le=-6.0)
 
     # --- storage --------------------------------------------------------------------
     data_dir: Path = Path("data")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bot.radio.controller import RadioConfig
     from db import Database
     from generation.engine import Engine
+    from generation.loudness import LoudnessPolicy
     from generation.models import LoadedModel
     from generation.results import GenerationResult
     from riffbot.settings import Settings
@@ -40,6 +41,13 @@ def load_model_from_settings(
     )
 
 
+def loudness_policy(settings: Settings) -> LoudnessPolicy:
+    """The one finishing policy, at the configured target (clips, radio, the CLI)."""
+    from generation.loudness import LoudnessPolicy
+
+    return LoudnessPolicy(target_lufs=settings.loudness_target_lufs)
+
+
 def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
     """The one engine the bot and the radio share; the model loads in its worker thread."""
     from generation.engine import pipeline_engine
@@ -48,6 +56,7 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
         lambda: load_model_from_settings(settings, progress=False),
         max_audio_seconds=settings.max_audio_seconds,
         max_prompt_chars=settings.max_prompt_chars,
+        loudness=loudness_policy(settings),
         max_batch=settings.engine_max_batch,
         max_queued=settings.max_queue_length,
         max_per_owner=settings.max_active_jobs_per_user,
@@ -149,6 +158,7 @@ def build_bot(
                 out_dir=settings.outputs_dir / "radio",
                 ahead=settings.radio_ahead,
                 crossfade_s=settings.radio_crossfade_s,
+                loudness=loudness_policy(settings),
             ),
             store=DbRadioStore(database),
             jobs=store,

@@ -77,8 +77,10 @@ def audio_to_image(args: argparse.Namespace, settings: Settings) -> int:
 
 def image_to_audio(args: argparse.Namespace, settings: Settings) -> int:
     from generation import codec
-    from generation.audio import export_mp3, normalize_loudness, write_wav
+    from generation.audio import export_mp3, write_wav
+    from generation.loudness import finish
     from generation.types import InvalidRequest
+    from riffbot.wiring import loudness_policy
 
     suffix = args.output.suffix.lower()
     if suffix not in (".wav", ".mp3"):
@@ -100,7 +102,9 @@ def image_to_audio(args: argparse.Namespace, settings: Settings) -> int:
         audio = codec.audio_from_image(image, params, periodic=bool(args.loop))
     except InvalidRequest as exc:
         return _fail(str(exc))
-    audio = normalize_loudness(audio, params.sample_rate, periodic=bool(args.loop))
+    audio, _ = finish(
+        audio, params.sample_rate, loudness_policy(settings), periodic=bool(args.loop)
+    )
     if suffix == ".mp3":
         export_mp3(audio, params.sample_rate, args.output, bitrate=args.bitrate)
     else:

@@ -66,6 +66,7 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
     from generation.radio_plan import DEFAULT_PROMPT, RadioSettings, initial_state, queue_prompt
     from generation.radio_plan import describe as describe_request
     from generation.types import GenerationError
+    from riffbot.wiring import loudness_policy
 
     suffix = args.out.suffix.lower()
     if suffix not in (".wav", ".mp3"):
@@ -94,7 +95,12 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"clip {index}: {describe_request(request)} [{elapsed:.1f} s]", file=sys.stderr)
 
         pcm, _ = render_radio(
-            generate, state, args.minutes * 60.0, crossfade_s=args.crossfade, on_clip=progress
+            generate,
+            state,
+            args.minutes * 60.0,
+            crossfade_s=args.crossfade,
+            on_clip=progress,
+            loudness=loudness_policy(settings),
         )
         data = pcm_to_mp3(pcm) if suffix == ".mp3" else pcm_to_wav(pcm)
     except GenerationError as exc:

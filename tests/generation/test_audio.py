@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from scipy.io import wavfile
 
 from generation import audio as A
 from generation import synth
@@ -35,69 +34,6 @@ def ffprobe_like(path: Path) -> str:
         check=False,
     )
     return proc.stderr
-
-
-# --- loudness ------------------------------------------------------------------------------
-
-
-def test_normalisation_reaches_the_target_without_clipping() -> None:
-    x = spiky()
-    y = A.normalize_loudness(x, RATE, target_rms_dbfs=-14.0, ceiling_dbfs=-1.0)
-    assert A.peak_dbfs(y) <= -1.0 + 1e-6
-    assert A.rms_dbfs(y) == pytest.approx(-14.0, abs=1.5)
-    # no flat tops: a hard clipper would leave many samples sitting exactly at the ceiling
-    ceiling = A.db_to_gain(-1.0)
-    assert np.count_nonzero(np.abs(y) > 0.999 * ceiling) <= 10
-    # and the result is the input times a smooth positive gain curve
-    mask = np.abs(x[0]) > 1e-3
-    gain = y[0, mask] / x[0, mask]
-    assert gain.min() > 0
-    loud = np.abs(x[0]) > 0.5
-    assert (y[0, loud] / x[0, loud]).max() < (y[0, mask] / x[0, mask]).max()
-
-
-def test_limiter_gain_has_no_steps() -> None:
-    x = np.full((1, 4000), 0.2, dtype=np.float32)
-    x[0, 2000] = 1.0
-    y = A.limit(x * 3.0, RATE, ceiling_dbfs=-1.0, lookahead_ms=2.0)
-    gain = y[0] / (x[0] * 3.0)
-    assert np.abs(np.diff(gain)).max() < 0.02  # ramps down and up instead of jumping
-    assert np.abs(y).max() <= A.db_to_gain(-1.0) + 1e-6
-
-
-def test_periodic_limiting_keeps_a_loop_seamless() -> None:
-    """A peak just before the loop point: a limiter that does not wrap ducks the end but not
-    the start, which leaves a step in level right at the wrap."""
-    t = np.arange(RATE // 2) / RATE  # 0.5 s: a whole number of 440 Hz periods
-    loop = 0.3 * np.cos(2 * np.pi * 440 * t)[None]
-    loop[0, -60] = 1.0  # a spike 1.4 ms before the wrap
-    assert A.seam_ratio(loop, at=0) <= 1.01  # a pure tone curves the same everywhere
-    plain = A.limit(loop * 2.0, RATE, ceiling_dbfs=-1.0)
-    wrapped = A.limit(loop * 2.0, RATE, ceiling_dbfs=-1.0, periodic=True)
-    assert A.seam_ratio(plain, at=0) > 10.0
-    assert A.seam_ratio(wrapped, at=0) <= 1.0
-    assert np.abs(wrapped).max() <= A.db_to_gain(-1.0) + 1e-6
-
-
-def test_silence_stays_silent() -> None:
-    zeros = np.zeros((2, 1000), dtype=np.float32)
-    assert np.array_equal(A.normalize_loudness(zeros, RATE), zeros)
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    level=st.floats(0.01, 4.0),
-    length=st.integers(10, 5000),
-    channels=st.integers(1, 2),
-    seed=st.integers(0, 1000),
-)
-def test_normalised_audio_never_exceeds_the_ceiling(
-    level: float, length: int, channels: int, seed: int
-) -> None:
-    x = np.random.default_rng(seed).standard_normal((channels, length)).astype(np.float32) * level
-    y = A.normalize_loudness(x, RATE, ceiling_dbfs=-1.0)
-    assert y.shape == x.shape
-    assert np.abs(y).max() <= A.db_to_gain(-1.0) + 1e-6
 
 
 # --- fades, joins and seams ---------------------------------------------------------------
@@ -191,6 +127,47 @@ def test_load_audio_resamples_and_mixes_down(tmp_path: Path) -> None:
     back = A.load_audio(path, RATE, max_seconds=5, channels=1)
     assert back.shape[0] == 1
     assert back.shape[1] == pytest.approx(RATE, abs=50)
+
+
+def test_stereo_is_mixed_down_by_averaging_without_clipping(tmp_path: Path) -> None:
+    """ffmpeg's -ac 1 sums 0.7071 * (L + R): L = R = 0.9 sine came out at 1.27, clipped."""
+    t = np.arange(RATE) / RATE
+    tone = (0.9 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    path = A.write_wav(np.stack([tone, tone]), RATE, tmp_path / "wide.wav")
+    mono = A.load_audio(path, RATE, max_seconds=2, channels=1)
+    assert float(np.abs(mono).max()) == pytest.approx(0.9, abs=1e-3)
+    assert np.abs(mono[0] - tone).max() < 2 / 32767
+
+
+def test_stereo_file_and_its_average_give_the_same_image(tmp_path: Path) -> None:
+    from generation.codec import image_from_audio
+    from generation.params import SpectrogramParams
+
+    left = music_clip(0, seconds=2.0)[0]
+    right = 0.8 * left + 0.2 * music_clip(3, seconds=2.0)[0]  # mostly the same: correlated
+    stereo = (0.95 * np.stack([left, right]) / np.abs(np.stack([left, right])).max()).astype(
+        np.float32
+    )
+    assert float(np.abs(stereo.sum(axis=0)).max()) * 0.7071 > 1.0  # ffmpeg's -ac 1 would clip
+    average = (0.5 * (stereo[0] + stereo[1]))[None]
+    # float WAVs: 16-bit rounding noise would differ between the two files in silent bins
+    stereo_path, mono_path = tmp_path / "stereo.wav", tmp_path / "mono.wav"
+    wavfile.write(stereo_path, RATE, stereo.T)
+    wavfile.write(mono_path, RATE, average.T)
+    params = SpectrogramParams()
+    images = [
+        np.asarray(image_from_audio(A.load_audio(p, RATE, max_seconds=3), params), np.int16)
+        for p in (stereo_path, mono_path)
+    ]
+    assert np.abs(images[0] - images[1]).max() <= 1
+
+
+def test_mono_file_read_as_stereo_is_duplicated_at_full_level(tmp_path: Path) -> None:
+    tone = music_clip(2, seconds=1.0)
+    path = A.write_wav(tone, RATE, tmp_path / "mono.wav")
+    both = A.load_audio(path, RATE, max_seconds=2, channels=2)
+    assert both.shape == (2, tone.shape[1])
+    assert np.abs(both - tone).max() < 2 / 32767
 
 
 def test_bad_audio_files_give_clear_errors(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from generation.pipeline import (
 from generation.prompts import encode_weighted, parse_weighted_prompt, tokenize_weighted
 from generation.results import GenerationResult
 from generation.schedule import unet_passes
+from generation.text_encoding import chunk_tokens, encode_chunked
 from generation.types import Endpoint, GenerationRequest, InvalidRequest, JobCancelled, Mode
 
 WIDTH = 256
@@ -263,16 +264,104 @@ def test_prompt_weighting_parses_and_changes_the_embedding(
     assert tokenize_weighted(pipe.tokenizer, "jazz piano").ids == stock
 
 
-def test_long_prompts_are_truncated_with_a_note(
+def test_long_prompts_are_embedded_in_chunks(tiny_model_session: LoadedModel) -> None:
+    """A 142-token prompt gives (1, 154, dim) as in Riffusion: two chunks of BOS + 75 + EOS,
+    the second padded; its end is not ignored; the weights are kept per token."""
+    pipe = tiny_model_session.pipe
+    cpu = torch.device("cpu")
+
+    def encode(text: str, **options: Any) -> torch.Tensor:
+        return encode_chunked(
+            pipe.tokenizer, pipe.text_encoder, text, cpu, torch.float32, **options
+        )[0]
+
+    text = "drum " * 141 + "trumpet"
+    assert len(pipe.tokenizer(text, add_special_tokens=False).input_ids) == 142
+    tokens = chunk_tokens(pipe.tokenizer, text)
+    assert tokens.chunks == 2
+    assert not tokens.truncated
+    bos, eos = pipe.tokenizer.bos_token_id, pipe.tokenizer.eos_token_id
+    assert [row[0] for row in tokens.ids] == [bos, bos]
+    assert tokens.ids[0][76] == eos  # a full chunk ends on its own EOS
+    assert tokens.ids[1][68] == eos  # 67 tokens, then EOS, then padding
+    embedding = encode(text)
+    assert embedding.shape == (1, 154, 32)
+    # the end of the prompt changes the second chunk only
+    other = encode("drum " * 141 + "organ")
+    assert torch.equal(other[:, :77], embedding[:, :77])
+    assert not torch.allclose(other[:, 77:], embedding[:, 77:])
+    # a one-chunk prompt is the plain 77-token encode, bit for bit
+    plain = encode_weighted(pipe.tokenizer, pipe.text_encoder, "jazz piano", cpu, torch.float32)
+    assert torch.equal(encode("jazz piano"), plain[0])
+    # weights survive chunking: weighting a word in the second chunk changes the embedding
+    weighted = encode("drum " * 141 + "(trumpet:1.4)")
+    assert weighted.shape == embedding.shape
+    assert not torch.allclose(weighted[:, 77:], embedding[:, 77:])
+    assert math.isclose(float(weighted.mean()), float(embedding.mean()), rel_tol=1e-4)
+
+
+def test_padding_a_prompt_to_more_chunks_adds_empty_chunks(
+    tiny_model_session: LoadedModel,
+) -> None:
+    pipe = tiny_model_session.pipe
+    cpu = torch.device("cpu")
+    short, _ = encode_chunked(pipe.tokenizer, pipe.text_encoder, "jazz", cpu, torch.float32)
+    padded, _ = encode_chunked(
+        pipe.tokenizer, pipe.text_encoder, "jazz", cpu, torch.float32, chunks=3
+    )
+    empty, _ = encode_chunked(pipe.tokenizer, pipe.text_encoder, "", cpu, torch.float32)
+    assert padded.shape == (1, 231, 32)
+    assert torch.equal(padded[:, :77], short)
+    assert torch.equal(padded[:, 77:154], empty)
+    assert torch.equal(padded[:, 154:], empty)
+
+
+def test_prompts_past_three_chunks_are_cut_with_a_note(
     tiny_model_session: LoadedModel, cache: PipelineCache
 ) -> None:
-    tokens = tokenize_weighted(tiny_model_session.pipe.tokenizer, "drum " * 100)
+    tokens = chunk_tokens(tiny_model_session.pipe.tokenizer, "drum " * 300)
     assert tokens.truncated
-    assert len(tokens.ids) == 77
+    assert tokens.chunks == 3
     result = generate(
-        tiny_model_session, riff("drum " * 100, steps=2, seed_image=None), cache=cache
+        tiny_model_session, riff("drum " * 300, steps=2, seed_image=None), cache=cache
     )
-    assert any("77 tokens" in note for note in result.notes)
+    assert any("225 tokens" in note for note in result.notes)
+    kept = generate(tiny_model_session, riff("drum " * 100, steps=2, seed_image=None), cache=cache)
+    assert not any("tokens" in note for note in kept.notes)
+
+
+def test_long_prompt_with_a_short_negative_and_a_blend_of_different_lengths(
+    tiny_model_session: LoadedModel, cache: PipelineCache
+) -> None:
+    """Lengths are padded to a common chunk count: a long prompt with the default negative
+    prompt runs, a blend from a short prompt to a long one runs, and the long prompt's tail
+    matters to the sound (it was ignored when prompts were cut at 77 tokens)."""
+    long_a = "lofi beat " + "warm " * 90 + "with a trumpet solo"
+    long_b = "lofi beat " + "warm " * 90 + "with a church organ"
+    first = generate(
+        tiny_model_session, riff(long_a, steps=2, negative_prompt="noise"), cache=cache
+    )
+    second = generate(
+        tiny_model_session, riff(long_b, steps=2, negative_prompt="noise"), cache=cache
+    )
+    assert not np.array_equal(pixels(first), pixels(second))
+    mixed = replace(
+        blend(0.5), start=replace(START, prompt="jazz"), end=replace(END, prompt=long_a)
+    )
+    result = generate(tiny_model_session, replace(mixed, steps=2), cache=cache)
+    assert result.raw_image.size == (WIDTH, 512)
+
+
+def test_requests_of_different_prompt_lengths_batch_as_they_run_alone(
+    tiny_model_session: LoadedModel,
+) -> None:
+    long_prompt = "lofi beat " + "warm " * 90
+    requests = [riff("jazz", seed=3, steps=2), riff(long_prompt, seed=4, steps=2)]
+    together = generate_batch(tiny_model_session, requests, cache=PipelineCache())
+    for request, result in zip(requests, together, strict=True):
+        alone = generate(tiny_model_session, request, cache=PipelineCache())
+        assert isinstance(result, GenerationResult)
+        assert np.array_equal(pixels(result), pixels(alone))
 
 
 def test_loop_wraps_without_a_seam_and_restores_the_model(tiny_model: LoadedModel) -> None:

@@ -108,3 +108,25 @@ def test_cli_plays_the_default_prompt_when_none_is_given(
     assert f"clip 1: {DEFAULT_PROMPT} (seed 8 -> 9, 25%)" in capsys.readouterr().err
     with wave.open(str(wav)) as w:
         assert w.getnframes() == 6 * 48_000
+
+
+def test_radio_plays_as_loud_as_the_clips_and_under_the_ceiling() -> None:
+    """The radio used to skip finishing and play ~3 LU louder than clips; now every clip is
+    levelled by the same policy, and the crossfades keep the true peak under -1 dBTP."""
+    from generation.loudness import LoudnessPolicy, finish, integrated_loudness, true_peak_dbtp
+
+    clips: list[float] = []
+
+    def made(_index: int, request: GenerationRequest) -> None:
+        finished, _ = finish(synth_clip(request), 44_100)
+        clips.append(integrated_loudness(finished, 44_100))
+
+    pcm, _ = render_radio(
+        lambda r: SyntheticClip(synth_clip(r), 44_100),
+        initial_state("jazz", 11),
+        20.0,
+        on_clip=made,
+    )
+    radio = pcm16_to_float(pcm).T
+    assert abs(integrated_loudness(radio, 48_000) - float(np.mean(clips))) <= 1.0
+    assert true_peak_dbtp(radio) <= LoudnessPolicy().ceiling_dbtp + 0.1  # 16-bit, resampler

@@ -203,3 +203,21 @@ def test_the_wait_for_the_first_clip_is_not_in_the_history() -> None:
     stream.push(tone_clip(1.0, 300.0, 0.0, "a"))
     heard = read_all(stream, 10)
     assert stream.recent_pcm(5.0) == b"".join(heard)
+
+
+def test_a_crossfade_of_two_hot_clips_is_dipped_under_the_ceiling() -> None:
+    from generation.radio_stream import CEILING, under_ceiling
+
+    n = 2205
+    fade_out, fade_in = np.cos(np.linspace(0, np.pi / 2, n)), np.sin(np.linspace(0, np.pi / 2, n))
+    tail = np.full((n, 2), CEILING, np.float32)
+    head = np.full((n, 2), CEILING, np.float32)  # in phase: the sum peaks 3 dB over
+    mixed = (tail * fade_out[:, None] + head * fade_in[:, None]).astype(np.float32)
+    assert float(mixed.max()) > 1.4 * CEILING * 0.99
+    dipped = under_ceiling(mixed)
+    assert float(np.abs(dipped).max()) <= CEILING + 1e-6
+    assert dipped[0, 0] == pytest.approx(mixed[0, 0], abs=1e-3)  # gain 1 at both ends
+    assert dipped[-1, 0] == pytest.approx(mixed[-1, 0], abs=1e-3)
+    assert np.abs(np.diff(dipped[:, 0])).max() < 0.01  # a smooth dip, not a step
+    quiet = 0.5 * mixed
+    assert under_ceiling(quiet) is quiet
