@@ -31,7 +31,7 @@ from simcord.backend.models import Message
 from bot.app import BotDeps, Extension, RiffBot, create_bot
 from bot.config import BotConfig
 from bot.flow import Shrinker
-from bot.services import DurationProbe
+from bot.services import DurationProbe, WebLinkMaker
 from bot.store import JobStore
 from generation.types import (
     ClipFiles,
@@ -315,6 +315,7 @@ async def open_sim(
     settle_timeout: float = WAIT_S,
     shrink: Shrinker | None = None,
     probe: DurationProbe | None = None,
+    web_links: WebLinkMaker | None = None,
 ) -> AsyncIterator[Sim]:
     """Start a ``RiffBot`` on SimCord with one guild, one channel, members alice and bob."""
     sim_runner = SimRunner(runner)
@@ -329,6 +330,7 @@ async def open_sim(
             seed_images=SEED_IMAGES,
             shrink=shrink,
             probe=probe,
+            web_links=web_links,
         )
 
     bot = create_bot(make_deps(sim_runner))
