@@ -266,19 +266,23 @@ def build_demo(
     *,
     directory: Path | None = None,
     secret: str | None = None,
-    seed: bool = True,
+    seed: bool | None = None,
 ) -> Demo:
     """A demo world in ``directory`` (a fresh temporary one by default).
 
-    ``seed=False`` reopens a directory an earlier call seeded (the tests share one).
+    A directory an earlier call seeded is reopened as it is (``seed`` None decides so by
+    looking; a restarted demo keeps its jobs, like a restarted bot).
     """
     tmp = None
     if directory is None:
         tmp = tempfile.TemporaryDirectory(prefix="riffbot-web-demo-")
         directory = Path(tmp.name)
+    directory.mkdir(parents=True, exist_ok=True)
     database = Database(f"sqlite:///{directory / 'demo.db'}")
     database.upgrade()
     index = directory / "demo-jobs.json"
+    if seed is None:
+        seed = not index.exists()
     if seed:
         ids = seed_jobs(database, directory)
         index.write_text(json.dumps(ids), encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--demo", action="store_true", help="temporary demo data and a synthetic radio"
+    )
+    parser.add_argument(
+        "--demo-dir",
+        type=Path,
+        help="keep the demo's database and files here (reused when present) instead of a "
+        "temporary folder",
     )
     parser.add_argument("--host", help="address to bind (default RIFFBOT_WEB_HOST, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default RIFFBOT_WEB_PORT; 0: any free)")
@@ -39,7 +46,7 @@ def web_command(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port if args.port is not None else config.port,
     )
     try:
-        asyncio.run(_serve(args.demo, config, settings))
+        asyncio.run(_serve(args.demo, config, settings, args.demo_dir))
     except OSError as error:
         print(
             f"riffbot web: cannot listen on {config.host}:{config.port} ({error.strerror})",
@@ -49,7 +56,7 @@ def web_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _serve(demo_mode: bool, config: Any, settings: Settings) -> None:
+async def _serve(demo_mode: bool, config: Any, settings: Settings, demo_dir: Path | None) -> None:
     """Serve until interrupted: the demo world, or this bot's database (gallery only).
 
     The configured link secret is used in both, so links survive a restart.
@@ -62,7 +69,9 @@ async def _serve(demo_mode: bool, config: Any, settings: Settings) -> None:
     if demo_mode:
         from web.demo import build_demo
 
-        demo = await asyncio.to_thread(build_demo, config, secret=secret or None)
+        demo = await asyncio.to_thread(
+            build_demo, config, directory=demo_dir, secret=secret or None
+        )
         await demo.start_radio()
         deps, close = demo.deps, demo.close
     else:

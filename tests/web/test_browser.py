@@ -66,8 +66,9 @@ def free_port() -> int:
 class DemoServer:
     """``riffbot web --demo`` in a subprocess; ``restart`` keeps the port and the secret."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, directory: Path) -> None:
         self.port = port
+        self.directory = directory
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -78,6 +79,7 @@ class DemoServer:
         env = dict(os.environ, RIFFBOT_WEB_LINK_SECRET=SECRET, PYTHONUNBUFFERED="1")
         code = "import sys; from riffbot.cli import main; sys.exit(main(sys.argv[1:]))"
         args = ["web", "--demo", "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--demo-dir", str(self.directory)]  # a restart keeps the jobs, as a bot's does
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *args],
             stdout=subprocess.PIPE,
@@ -115,8 +117,8 @@ class DemoServer:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[DemoServer]:
-    demo = DemoServer(free_port())
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    demo = DemoServer(free_port(), tmp_path_factory.mktemp("demo"))
     demo.start()
     yield demo
     demo.stop()
@@ -241,13 +243,13 @@ def test_gallery_lists_jobs_plays_one_and_copies_the_command(
     page.wait_for_function(
         "() => document.querySelector('article.job audio').currentTime > 0.5", timeout=PLAY_MS
     )
-    button = page.query_selector("article.job button.copy")
+    button = page.query_selector("article.job:has-text('more cowbell') button.copy")
     assert button is not None
     wanted = button.get_attribute("data-copy")
     button.click()
-    page.wait_for_function("() => document.querySelector('button.copy').textContent === 'Copied'")
+    page.wait_for_function("(b) => b.textContent === 'Copied'", arg=button)
     assert page.evaluate("navigator.clipboard.readText()") == wanted
-    assert str(wanted).startswith("/riff prompt:")
+    assert str(wanted).startswith("/riff prompt:funky bassline with a tight snare, more cowbell")
     page.screenshot(path=str(shots / "web-gallery.png"), full_page=False)
     page.click("article.job:has-text('more cowbell') a.permalink")  # a remix: a real tree
     page.wait_for_selector("section.lineage")
