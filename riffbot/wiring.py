@@ -177,6 +177,7 @@ def build_web(
     *,
     radios: RadioSource | None = None,
     health: HealthChecks | None = None,
+    config: WebConfig | None = None,
 ) -> WebDeps:
     from web.app import HealthChecks, WebDeps
 
@@ -184,7 +185,7 @@ def build_web(
         database=database,
         data_dir=settings.data_dir,
         signer=signer,
-        config=web_config(settings),
+        config=config or web_config(settings),
         radios=radios,
         health=health or HealthChecks(),
     )
@@ -216,6 +217,7 @@ def web_extension(
     A port already taken is logged, not fatal: the bot works without its web pages.
     """
     import logging
+    import math
 
     from discord.ext import commands
 
@@ -234,7 +236,10 @@ def web_extension(
     async def install(bot: RiffBot) -> None:
         health = HealthChecks(
             engine_alive=lambda: _engine_alive(engine),
-            discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+            # latency is NaN without a gateway and infinite before the first heartbeat.
+            discord_connected=lambda: (
+                bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency)
+            ),
         )
         server = WebServer(
             build_web(settings, database, signer, radios=BotRadios(bot), health=health)

@@ -142,6 +142,9 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
             response = web.Response(status=exc.status, text=exc.reason, content_type="text/plain")
         else:
             raise
+    except Exception:
+        log.exception("web request failed: %s", request.path.split("/")[1][:20])
+        response = web.Response(status=500, text="Something went wrong.", content_type="text/plain")
     if not response.prepared:
         response.headers.update(SECURITY_HEADERS)
         if not request.path.startswith("/static/"):

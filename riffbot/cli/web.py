@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from riffbot.settings import Settings
+    from web.app import WebConfig
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +57,9 @@ def web_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _serve(demo_mode: bool, config: Any, settings: Settings, demo_dir: Path | None) -> None:
+async def _serve(
+    demo_mode: bool, config: WebConfig, settings: Settings, demo_dir: Path | None
+) -> None:
     """Serve until interrupted: the demo world, or this bot's database (gallery only).
 
     The configured link secret is used in both, so links survive a restart.
@@ -80,7 +83,7 @@ async def _serve(demo_mode: bool, config: Any, settings: Settings, demo_dir: Pat
 
         database = Database(settings.database_url)
         await asyncio.to_thread(database.upgrade)
-        deps = replace_config(build_web(settings, database, web_signer(settings)), config)
+        deps = build_web(settings, database, web_signer(settings), config=config)
 
         async def close() -> None:
             await database.aclose()
@@ -95,8 +98,3 @@ async def _serve(demo_mode: bool, config: Any, settings: Settings, demo_dir: Pat
     finally:
         await server.stop()
         await close()
-
-
-def replace_config(deps: Any, config: Any) -> Any:
-    deps.config = config
-    return deps

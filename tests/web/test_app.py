@@ -240,3 +240,22 @@ async def test_metrics_expose_the_riffbot_figures(client: Client, demo: Demo) ->
     assert count is not None
     assert float(count.group(1)) >= 7
     assert str(DEMO_GUILD) not in text
+
+
+async def test_a_failing_database_gives_a_plain_500_that_reveals_nothing(
+    demo: Demo, tmp_path: Path
+) -> None:
+    broken = Database(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables
+    demo.deps.database, real = broken, demo.deps.database
+    c = await open_client(demo.deps)
+    try:
+        response = await c.get(gallery_path(demo))
+        body = await response.text()
+    finally:
+        await c.close()
+        demo.deps.database = real
+        await broken.aclose()
+        broken.dispose()
+    assert response.status == 500
+    assert body == "Something went wrong."
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
