@@ -8,7 +8,7 @@ PROMPT ?= lofi hip hop beat with warm rhodes chords
 MODEL ?=
 OUT ?= out
 
-.PHONY: setup riff test lint typecheck unit bench clean
+.PHONY: setup riff test lint typecheck unit bench clean vendor-web
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,14 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The front-end files are committed (nothing runs npm at test or run time); this re-fetches
+# them from the npm registry at the versions pinned in web/static/vendor/package.json.
+THREE_VERSION := 0.170.0
+vendor-web:
+	cd $$(mktemp -d) && npm pack --silent three@$(THREE_VERSION) >/dev/null && \
+	  tar xzf three-$(THREE_VERSION).tgz && \
+	  cp package/build/three.module.min.js package/LICENSE $(CURDIR)/web/static/vendor/three/
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

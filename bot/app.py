@@ -22,7 +22,7 @@ from bot.config import BotConfig
 from bot.flow import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
 from bot.replies import reply
-from bot.services import DurationProbe, Services
+from bot.services import DurationProbe, Services, WebLinkMaker
 from bot.store import JobStore, Recovered
 from bot.views import BlendSelect, RiffButton
 from generation.types import JobRunner
@@ -46,6 +46,7 @@ class BotDeps:
     shrink: Shrinker | None = None
     probe: DurationProbe | None = None
     recover_on_start: bool = True
+    web_links: WebLinkMaker | None = None
 
 
 def intents() -> discord.Intents:
@@ -91,6 +92,7 @@ class RiffBot(commands.Bot):
             rng=deps.rng,
             seed_images=deps.seed_images,
             probe=deps.probe,
+            web_links=deps.web_links,
         )
         self.remixer = reactions.install(self, self.services)
         self._leftovers: Recovered | None = None

@@ -6,7 +6,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import discord
 
@@ -19,6 +19,20 @@ DurationProbe = Callable[[Path], Awaitable[float | None]]
 """How long an uploaded audio file plays (``bot.media.probe_duration``); ``None`` if unknown."""
 
 
+class ServerLinks(Protocol):
+    """A server's two web pages (signed links; the web room makes them)."""
+
+    @property
+    def radio(self) -> str: ...
+
+    @property
+    def gallery(self) -> str: ...
+
+
+WebLinkMaker = Callable[[int], ServerLinks]
+"""guild id -> its links; handed in by the wiring, so the bot never sees the signing key."""
+
+
 @dataclass
 class Services:
     runner: JobRunner
@@ -28,6 +42,7 @@ class Services:
     rng: random.Random = field(default_factory=random.Random)
     seed_images: tuple[str, ...] = ()
     probe: DurationProbe | None = None
+    web_links: WebLinkMaker | None = None
 
 
 def services_of(client: discord.Client | Any) -> Services:

@@ -86,6 +86,25 @@ class Settings(BaseSettings):
     # Opus bitrate in kbit/s (at most the voice channel's bitrate; 96 is Discord's default).
     radio_bitrate_kbps: int = Field(default=96, ge=16, le=512)
 
+    # --- web companion (web/) ------------------------------------------------------------
+    # Serve the radio page, gallery, /healthz and /metrics inside `riffbot run`.
+    web_enabled: bool = True
+    # Address to bind: loopback by default; put a reverse proxy (TLS) in front to go public.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8787, ge=0, le=65535)
+    # The address people open, used in the links /web posts (e.g. https://riffbot.example).
+    web_public_url: str | None = None
+    # Signs the per-server links; changing it revokes every link. Unset: a random key per
+    # start (links then stop working at each restart).
+    web_link_secret: SecretStr | None = None
+    # Requests per second per client, and the burst allowed above it.
+    web_rate_per_s: float = Field(default=20.0, gt=0.0)
+    web_rate_burst: int = Field(default=80, ge=1)
+    # Audio streams one client address may hold open at once.
+    web_max_streams_per_client: int = Field(default=2, ge=1)
+    # Take the client address from X-Forwarded-For (only behind your own reverse proxy).
+    web_trust_forwarded: bool = False
+
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"

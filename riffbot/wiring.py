@@ -6,10 +6,10 @@ The model loader and the engine are configured here and nowhere else, so ``riffb
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.app import RiffBot
+    from bot.app import Extension, RiffBot
     from bot.config import BotConfig
     from bot.radio.controller import RadioConfig
     from db import Database
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from generation.models import LoadedModel
     from generation.results import GenerationResult
     from riffbot.settings import Settings
+    from web.app import HealthChecks, WebConfig, WebDeps
+    from web.links import LinkMaker, LinkSigner
+    from web.radio_feed import RadioSource
 
 
 def load_model_from_settings(
@@ -149,6 +152,7 @@ def build_bot(
         shipped_seed_images=seed_images,
     )
     config = bot_config(settings)
+    signer = web_signer(settings) if settings.web_enabled else None
     if sync_commands is not None:
         config = replace(config, sync_commands=sync_commands)
     radio = radio_extension(
@@ -166,6 +170,9 @@ def build_bot(
             config=radio_config(settings),
         )
     )
+    extensions = [radio]
+    if signer is not None:
+        extensions.append(web_extension(settings, database, engine, signer))
     bot = create_bot(
         BotDeps(
             runner=engine,
@@ -174,7 +181,147 @@ def build_bot(
             seed_images=seed_images,
             shrink=FfmpegShrinker(),
             probe=probe_duration,
-            extensions=[radio],
+            extensions=extensions,
+            web_links=link_maker(settings, signer) if signer is not None else None,
         )
     )
     return bot, engine, database
+
+
+# --- web companion -------------------------------------------------------------------
+
+
+def web_config(settings: Settings) -> WebConfig:
+    from web.app import WebConfig
+
+    return WebConfig(
+        host=settings.web_host,
+        port=settings.web_port,
+        rate_per_s=settings.web_rate_per_s,
+        rate_burst=settings.web_rate_burst,
+        max_streams_per_client=settings.web_max_streams_per_client,
+        trust_forwarded=settings.web_trust_forwarded,
+    )
+
+
+def web_signer(settings: Settings) -> LinkSigner:
+    """The link signer; without a configured secret, a random one for this process only."""
+    import logging
+    import secrets
+
+    from web.links import LinkSigner
+
+    secret = settings.web_link_secret.get_secret_value() if settings.web_link_secret else ""
+    if not secret:
+        logging.getLogger(__name__).warning(
+            "RIFFBOT_WEB_LINK_SECRET is not set: web links change at every restart"
+        )
+        secret = secrets.token_urlsafe(32)
+    return LinkSigner(secret)
+
+
+def link_maker(settings: Settings, signer: LinkSigner) -> LinkMaker:
+    from web.links import LinkMaker
+
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host
+    base = settings.web_public_url or f"http://{host}:{settings.web_port}"
+    return LinkMaker(signer, base)
+
+
+def build_web(
+    settings: Settings,
+    database: Database,
+    signer: LinkSigner,
+    *,
+    radios: RadioSource | None = None,
+    health: HealthChecks | None = None,
+    config: WebConfig | None = None,
+) -> WebDeps:
+    from web.app import HealthChecks, WebDeps
+
+    return WebDeps(
+        database=database,
+        data_dir=settings.data_dir,
+        signer=signer,
+        config=config or web_config(settings),
+        radios=radios,
+        health=health or HealthChecks(),
+    )
+
+
+class BotRadios:
+    """The web's port onto the bot's radios: the radio cog's controller, once it has loaded."""
+
+    def __init__(self, bot: RiffBot) -> None:
+        self._bot = bot
+
+    def _radios(self) -> dict[int, Any]:
+        from bot.radio.cog import RadioCog
+
+        cog = self._bot.get_cog("radio")
+        return dict(cog.controller.radios) if isinstance(cog, RadioCog) else {}
+
+    def station(self, guild_id: int) -> Any:
+        radio = self._radios().get(guild_id)
+        return radio.station if radio is not None else None
+
+    def stations(self) -> dict[int, Any]:
+        return {guild_id: radio.station for guild_id, radio in self._radios().items()}
+
+
+def web_extension(
+    settings: Settings, database: Database, engine: Any, signer: LinkSigner
+) -> Extension:
+    """Serve the web companion on the bot's own event loop; it stops when the bot closes.
+
+    A port already taken is logged, not fatal: the bot works without its web pages.
+    """
+    import logging
+    import math
+
+    from discord.ext import commands
+
+    from web.app import HealthChecks
+    from web.server import WebServer
+
+    log = logging.getLogger(__name__)
+
+    class WebCog(commands.Cog):
+        def __init__(self, server: WebServer) -> None:
+            self.server = server
+
+        async def cog_unload(self) -> None:
+            await self.server.stop()
+
+    async def install(bot: RiffBot) -> None:
+        health = HealthChecks(
+            engine_alive=lambda: _engine_alive(engine),
+            # latency is NaN without a gateway and infinite before the first heartbeat.
+            discord_connected=lambda: (
+                bot.is_ready() and not bot.is_closed() and math.isfinite(bot.latency)
+            ),
+        )
+        server = WebServer(
+            build_web(settings, database, signer, radios=BotRadios(bot), health=health)
+        )
+        try:
+            port = await server.start()
+        except OSError as error:
+            await server.stop()
+            log.error(
+                "web companion not started: cannot listen on %s:%d (%s)",
+                settings.web_host,
+                settings.web_port,
+                error.strerror,
+            )
+            return
+        log.info("web companion on %s:%d", settings.web_host, port)
+        await bot.add_cog(WebCog(server))
+
+    return install
+
+
+def _engine_alive(engine: Any) -> bool:
+    """The engine's worker thread runs (the engine has no public flag for it yet)."""
+    thread = getattr(engine, "_thread", None)
+    return thread is not None and thread.is_alive()

@@ -19,10 +19,11 @@ from bot.commands import (
     riff,
     settings,
     show,
+    web,
 )
 from bot.services import Services
 
-MODULES = (riff, blend, remix, show, history, queue, cancel, help, settings)
+MODULES = (riff, blend, remix, show, history, queue, cancel, help, settings, web)
 
 
 def register_all(tree: app_commands.CommandTree, services: Services) -> None:

@@ -30,7 +30,7 @@ from simcord.backend.models import Message
 from bot.app import BotDeps, Extension, RiffBot, create_bot
 from bot.config import BotConfig
 from bot.flow import Shrinker
-from bot.services import DurationProbe
+from bot.services import DurationProbe, WebLinkMaker
 from bot.store import JobStore
 from generation.seeds import SEED_IMAGE_NAMES
 from generation.types import (
@@ -176,6 +176,7 @@ async def open_sim(
     settle_timeout: float = WAIT_S,
     shrink: Shrinker | None = None,
     probe: DurationProbe | None = None,
+    web_links: WebLinkMaker | None = None,
 ) -> AsyncIterator[Sim]:
     """Start a ``RiffBot`` on SimCord with one guild, one channel, members alice and bob."""
     sim_runner = SimRunner(runner)
@@ -190,6 +191,7 @@ async def open_sim(
             seed_images=SEED_IMAGES,
             shrink=shrink,
             probe=probe,
+            web_links=web_links,
         )
 
     bot = create_bot(make_deps(sim_runner))

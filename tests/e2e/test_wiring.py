@@ -56,6 +56,7 @@ async def test_run_builds_bot_engine_and_database_from_settings(
         max_queue_length=2,
         max_prompt_chars=123,
         bot_sync_commands=True,
+        web_port=0,  # the web companion starts too: any free port, never a fixed one in tests
     )
     bot, engine, database = build_bot(settings, sync_commands=False)
     try:
