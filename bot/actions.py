@@ -18,6 +18,7 @@ from bot import messages
 from bot.messages import NO_MENTIONS
 from bot.replies import reply
 from bot.requests import BLEND, REMIX, derive
+from bot.scope import Scope, find_job, recent_in_scope, unknown_job
 from bot.services import Services, services_of
 from bot.store import GuildConfig, JobRecord, Status
 from bot.surfaces import InteractionSurface
@@ -125,9 +126,11 @@ async def launch(
 async def _job_or_refuse(
     interaction: discord.Interaction[Any], services: Services, job_id: str
 ) -> JobRecord | None:
-    job = await services.store.get_job(job_id)
+    """A button, select or modal names a job by the id in its custom id, which a raw payload
+    can forge: it resolves only within the caller's server, like a typed id."""
+    job = await find_job(services.store, job_id, Scope.of(interaction))
     if job is None:
-        await reply(interaction, f"⚠️ Job #{job_id} no longer exists.")
+        await reply(interaction, unknown_job(job_id))
     return job
 
 
@@ -202,7 +205,9 @@ async def _offer_blend(
 ) -> None:
     recent = [
         other
-        for other in await services.store.recent_jobs(interaction.user.id, limit=25)
+        for other in await recent_in_scope(
+            services.store, interaction.user.id, Scope.of(interaction), limit=25
+        )
         if other.id != job.id and other.status is Status.DONE
     ]
     if not recent:

@@ -14,7 +14,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.store import GuildConfig, JobRecord, Recovered, Status
+from bot.store import ANY_GUILD, AnyGuild, GuildConfig, JobRecord, Recovered, Status
 from db import (
     Database,
     JobStatus,
@@ -191,9 +191,18 @@ class DbStore:
 
         return await self._run(read)
 
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]:
+    async def recent_jobs(
+        self, user_id: int, limit: int = 10, *, guild_id: AnyGuild = ANY_GUILD
+    ) -> list[JobRecord]:
         def read(session: Session) -> list[JobRecord]:
-            return [self._record(job) for job in recent_jobs(session, user_id, limit=limit)]
+            jobs = (
+                recent_jobs(session, user_id, limit=limit)
+                if guild_id == ANY_GUILD
+                else recent_jobs(
+                    session, user_id, limit=limit, guild_id=guild_id, dm=guild_id is None
+                )
+            )
+            return [self._record(job) for job in jobs]
 
         return await self._run(read)
 

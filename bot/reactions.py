@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot import messages
 from bot.actions import guild_config
 from bot.requests import BLEND, derive
+from bot.scope import Scope, recent_in_scope
 from bot.services import Services
 from bot.store import JobRecord, Status
 from bot.surfaces import ChannelSurface
@@ -53,8 +54,9 @@ class ReactionRemixer:
         if key in self._seen:
             return
         parent = await self.services.store.job_for_message(payload.message_id)
-        if parent is None:
-            return
+        scope = Scope(payload.guild_id, payload.user_id)
+        if parent is None or not scope.holds(parent):
+            return  # not a result post, or a post that names another server's job
         self._seen[key] = None
         while len(self._seen) > SEEN_LIMIT:  # bounded: a long-running bot must not grow forever
             self._seen.popitem(last=False)
@@ -63,8 +65,8 @@ class ReactionRemixer:
             # so the same reaction must work once the reason is gone.
             self._seen.pop(key, None)
 
-    async def _partner(self, user_id: int, parent: JobRecord) -> JobRecord | None:
-        for job in await self.services.store.recent_jobs(user_id, limit=10):
+    async def _partner(self, scope: Scope, parent: JobRecord) -> JobRecord | None:
+        for job in await recent_in_scope(self.services.store, scope.user_id, scope, limit=10):
             if job.id != parent.id and job.status is Status.DONE:
                 return job
         return None
@@ -91,7 +93,11 @@ class ReactionRemixer:
             filesize_limit=guild.filesize_limit if guild is not None else 10 * 2**20,
         )
         config = await guild_config(services, payload.guild_id)
-        partner = await self._partner(payload.user_id, parent) if action == BLEND else None
+        partner = (
+            await self._partner(Scope(payload.guild_id, payload.user_id), parent)
+            if action == BLEND
+            else None
+        )
         if action == BLEND and partner is None:
             await surface.show(f"<@{payload.user_id}>: {NO_PARTNER}")
             return None

@@ -192,7 +192,7 @@ def remix_request(
     )
 
 
-def _parent_image(parent: JobRecord) -> str:
+def parent_image(parent: JobRecord) -> str:
     if parent.files is None or not parent.files.raw_png.exists():
         raise InvalidRequest(
             f"Job {parent.display_id} has no finished clip to work from "
@@ -229,7 +229,7 @@ def derive(
             start=replace(base.start, seed=seed, strength=VARY_STRENGTH),
             end=None,
             alpha=0.0,
-            seed_image=_parent_image(parent),
+            seed_image=parent_image(parent),
         )
     if action == EXTEND:
         return replace(
@@ -238,7 +238,7 @@ def derive(
             start=replace(base.start, seed=(base.start.seed + 1) % (MAX_SEED + 1)),
             end=None,
             alpha=0.0,
-            seed_image=_parent_image(parent),
+            seed_image=parent_image(parent),
         )
     if action == LOOP:
         return replace(base, mode=Mode.LOOP, end=None, alpha=0.0)
@@ -262,6 +262,6 @@ def derive(
             start=Endpoint(new_prompt, new_seed(rng), chosen, base.start.guidance),
             end=None,
             alpha=0.0,
-            seed_image=_parent_image(parent),
+            seed_image=parent_image(parent),
         )
     raise InvalidRequest(f"Unknown action {action[:20]!r}.")

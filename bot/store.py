@@ -10,9 +10,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Final, Literal, Protocol
 
 from generation.types import ClipFiles, GenerationRequest
+
+ANY_GUILD: Final = "any"
+"""``recent_jobs(..., guild_id=ANY_GUILD)``: every server's jobs (tests and the operator only)."""
+AnyGuild = int | None | Literal["any"]
 
 
 class Status(enum.StrEnum):
@@ -84,7 +88,11 @@ class JobStore(Protocol):
 
     async def job_for_message(self, message_id: int) -> JobRecord | None: ...
 
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]: ...
+    async def recent_jobs(
+        self, user_id: int, limit: int = 10, *, guild_id: AnyGuild = ANY_GUILD
+    ) -> list[JobRecord]:
+        """The user's newest jobs made in ``guild_id`` (``None``: in DMs)."""
+        ...
 
     async def active_jobs(self) -> list[JobRecord]: ...
 
@@ -172,8 +180,14 @@ class MemoryStore:
         job_id = self.posts.get(message_id)
         return self.jobs.get(job_id) if job_id is not None else None
 
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]:
-        mine = [job for job in self.jobs.values() if job.user_id == user_id]
+    async def recent_jobs(
+        self, user_id: int, limit: int = 10, *, guild_id: AnyGuild = ANY_GUILD
+    ) -> list[JobRecord]:
+        mine = [
+            job
+            for job in self.jobs.values()
+            if job.user_id == user_id and (guild_id == ANY_GUILD or job.guild_id == guild_id)
+        ]
         return sorted(mine, key=lambda job: int(job.id), reverse=True)[:limit]
 
     async def active_jobs(self) -> list[JobRecord]:
