@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot import messages
+from bot import fit, messages
 from bot.messages import NO_MENTIONS
 from bot.replies import reply
 from bot.requests import BLEND, REMIX, derive
@@ -91,7 +91,7 @@ async def launch(
     except GenerationError as error:
         if interaction.response.is_done():
             await interaction.edit_original_response(
-                content=f"⚠️ {error}", allowed_mentions=NO_MENTIONS
+                content=fit.clip(f"⚠️ {error}", fit.CONTENT), allowed_mentions=NO_MENTIONS
             )
         else:
             await reply(interaction, f"⚠️ {error}")
@@ -215,9 +215,9 @@ async def _offer_blend(
         return
     options = [
         discord.SelectOption(
-            label=f"#{other.id} {other.request.start.prompt}"[:100],
+            label=fit.clip(f"#{other.id} {other.request.start.prompt}", fit.SELECT_OPTION_LABEL),
             value=other.id,
-            description=f"seed {other.request.start.seed}",
+            description=fit.clip(f"seed {other.request.start.seed}", fit.SELECT_OPTION_DESCRIPTION),
         )
         for other in recent[:25]
     ]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import discord
 
+from bot import fit
 from bot.store import JobRecord
 from generation.types import GenerationRequest, Mode, Progress
 
@@ -36,9 +37,12 @@ _ACTION_WORDS = {
 
 
 def safe(text: str, limit: int = 120) -> str:
-    """User text made inert for display: markdown and mentions escaped, length capped."""
-    short = text if len(text) <= limit else text[: limit - 1] + "…"
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(short))
+    """User text made inert for display: markdown and mentions escaped, length capped.
+
+    The cap applies to the escaped text (escaping can double its length), so ``limit`` is
+    what it costs in a message.
+    """
+    return fit.clip(discord.utils.escape_mentions(discord.utils.escape_markdown(text)), limit)
 
 
 def describe(request: GenerationRequest) -> str:
@@ -146,7 +150,7 @@ def history_text(jobs: Sequence[JobRecord], whose: str) -> str:
         f"{describe(job.request)} · {seeds(job.request)}"
         for job in jobs
     ]
-    return f"Recent jobs for {whose}:\n" + "\n".join(rows)
+    return fit.fit_lines(f"Recent jobs for {whose}:", rows)
 
 
 def queue_text(entries: Sequence[tuple[JobRecord, int | None]], user_id: int) -> str:
@@ -157,7 +161,7 @@ def queue_text(entries: Sequence[tuple[JobRecord, int | None]], user_id: int) ->
         where = "running" if position == 0 else f"#{position}" if position else "waiting"
         mine = " (yours)" if job.user_id == user_id else ""
         rows.append(f"{where} · `{job.display_id}` {describe(job.request)}{mine}")
-    return f"{len(entries)} job(s) active:\n" + "\n".join(rows)
+    return fit.fit_lines(f"{len(entries)} job(s) active:", rows)
 
 
 def help_text(max_active: int) -> str:

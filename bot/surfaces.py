@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.fit import CONTENT, clip
 from bot.messages import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class ChannelSurface:
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         files = [upload.to_file() for upload in uploads]
+        content = clip(content, CONTENT)
         if self.message is None:
             extra: dict[str, Any] = {}
             if view is not None:
@@ -129,7 +131,7 @@ class InteractionSurface:
         if self.fallback is None and not self.interaction.is_expired():
             try:
                 return await self.interaction.edit_original_response(
-                    content=content,
+                    content=clip(content, CONTENT),
                     attachments=[upload.to_file() for upload in uploads],
                     view=view,
                     allowed_mentions=NO_MENTIONS,

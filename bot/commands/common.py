@@ -6,6 +6,7 @@ from pathlib import Path
 import discord
 from discord import app_commands
 
+from bot.fit import CHOICE_NAME, clip
 from bot.scope import Scope, recent_in_scope
 from bot.services import Services
 
@@ -20,7 +21,7 @@ async def recent_job_choices(
         label = f"#{job.id} {job.status.value} · {job.request.start.prompt}"
         if needle and needle not in label.casefold():
             continue
-        choices.append(app_commands.Choice(name=label[:100], value=job.id))
+        choices.append(app_commands.Choice(name=clip(label, CHOICE_NAME), value=job.id))
     return choices[:25]
 
 

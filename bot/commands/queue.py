@@ -22,4 +22,4 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         ]
         entries = [(job, services.runner.position(job.id)) for job in active]
         entries.sort(key=lambda entry: (entry[1] is None, entry[1] or 0, int(entry[0].id)))
-        await reply(interaction, messages.queue_text(entries[:20], interaction.user.id))
+        await reply(interaction, messages.queue_text(entries, interaction.user.id))
