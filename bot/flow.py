@@ -35,6 +35,7 @@ from generation.types import (
     Mode,
     Progress,
 )
+from generation.validate import validate_request
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,11 @@ class Dispatcher:
         ephemeral reply instead of a public message, and a lock makes check-and-write atomic
         so two quick clicks cannot both slip under the limit.
         """
+        # The one gate, before any row: a raw payload can carry what Discord's own option
+        # checks would stop (a seed of 2**64, 9999 steps); the engine checks the files later.
+        request = validate_request(
+            request, max_prompt_chars=self.config.max_prompt_chars, check_sources=False
+        )
         per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
         async with self._admission:
             active = [

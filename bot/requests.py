@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.config import BotConfig
 from bot.store import JobRecord
 from generation.types import MAX_SEED, Endpoint, GenerationRequest, InvalidRequest, Mode
+from generation.validate import clean_text
 
 REROLL = "reroll"
 VARY = "vary"
@@ -34,7 +35,6 @@ DEFAULT_BLEND_SECONDS = 20  # Riffusion's app morphs between prompts over 4 clip
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".ogg", ".flac", ".m4a", ".opus", ".aac", ".webm"})
 IMAGE_SUFFIXES = frozenset({".png"})
 
-_SPACES = re.compile(r"\s+")
 _JOB_REF = re.compile(r"^\s*#?\s*(\d{1,18})\s*$")
 
 
@@ -45,12 +45,12 @@ def new_seed(rng: random.Random) -> int:
 def clean_prompt(
     text: str, *, blocked_words: Iterable[str], max_chars: int, what: str = "prompt"
 ) -> str:
-    """Collapse whitespace and refuse empty, over-long or blocked prompts.
+    """Tidy (``generation.validate.clean_text``) and refuse empty, over-long or blocked prompts.
 
     Blocked words match whole words, case-insensitively, so blocking "ass" does not refuse
     "bass"; a blocked phrase may contain spaces.
     """
-    cleaned = _SPACES.sub(" ", text or "").strip()
+    cleaned = clean_text(text or "")
     if not cleaned:
         raise InvalidRequest(f"The {what} is empty; describe the music you want.")
     if len(cleaned) > max_chars:
@@ -119,6 +119,10 @@ def riff_request(
     strength: float | None = None,
     loop: bool = False,
 ) -> GenerationRequest:
+    if steps is not None and not (
+        isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= config.max_steps
+    ):
+        raise InvalidRequest(f"Steps must be between 1 and {config.max_steps}, got {steps}.")
     limits = {"blocked_words": blocked_words, "max_chars": config.max_prompt_chars}
     start = Endpoint(
         prompt=clean_prompt(prompt, **limits),  # type: ignore[arg-type]

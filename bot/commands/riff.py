@@ -92,7 +92,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
                 negative=negative,
                 seed=seed,
                 seed_image=chosen,
-                steps=steps or cfg.default_steps,
+                steps=steps if steps is not None else cfg.default_steps,
                 strength=strength,
                 loop=loop,
             )
