@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
@@ -64,7 +64,9 @@ async def launch(
     action: str | None = None,
     trigger: str | None = None,
     before_run: Callable[[JobRecord], Awaitable[None]] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> JobRecord | None:
+    """``names``: upload path -> the sender's file name, for failures to name it."""
     services = services_of(interaction.client)
 
     async def admit() -> JobRecord:
@@ -115,12 +117,16 @@ async def launch(
             await before_run(job)
         except (GenerationError, discord.HTTPException, OSError) as error:
             text = (
-                str(error) if isinstance(error, GenerationError) else "the upload could not be read"
+                messages.public_error(str(error), names)
+                if isinstance(error, GenerationError)
+                else "the upload could not be read"
             )
+            log.info("job %s refused before running: %s", job.id, error)
+            services.dispatcher.forget_upload(job)
             await services.store.mark_failed(job.id, text)
             await surface.show(messages.failed_text(job, text))
             return None
-    return await services.dispatcher.run(job, surface)
+    return await services.dispatcher.run(job, surface, names=names)
 
 
 async def _job_or_refuse(

@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from generation.types import (
     JobCancelled,
     JobRunner,
     Mode,
+    ModelError,
     Progress,
 )
 from generation.validate import validate_request
@@ -216,8 +217,14 @@ class Dispatcher:
             )
 
     # --- running ------------------------------------------------------------------------
-    async def run(self, job: JobRecord, surface: Surface) -> JobRecord:
-        """Queue ``job`` on the engine, keep its message current, deliver; returns the final row."""
+    async def run(
+        self, job: JobRecord, surface: Surface, *, names: Mapping[str, str] | None = None
+    ) -> JobRecord:
+        """Queue ``job`` on the engine, keep its message current, deliver; returns the final row.
+
+        ``names`` maps upload paths to the names their senders gave them, so a failure can
+        name the person's file instead of a path on this server.
+        """
         editor = StatusEditor(
             surface, self.spawn, interval_s=self.config.progress_interval_s, clock=self.clock
         )
@@ -257,8 +264,15 @@ class Dispatcher:
             raise
         except JobCancelled:
             final = await self._finish_cancelled(flow)
+        except ModelError as error:
+            # The operator's problem, not the person's: the details go to the log only.
+            log.error("job %s: the model could not be used: %s", job.id, error)
+            final = await self._finish_failed(flow, messages.MISCONFIGURED)
         except GenerationError as error:
-            final = await self._finish_failed(flow, str(error))
+            shown = messages.public_error(str(error), names)
+            if shown != str(error):
+                log.warning("job %s failed: %s", job.id, error)
+            final = await self._finish_failed(flow, shown)
         except Exception:
             log.exception("job %s crashed", job.id)
             final = await self._finish_failed(
@@ -330,14 +344,31 @@ class Dispatcher:
             if self.runner.position(flow.job.id) != flow.position:
                 self._show_queued(flow, force=True)
 
+    def forget_upload(self, job: JobRecord) -> None:
+        """Delete the upload a refused or failed job brought (a 20-minute WAV must not stay
+        behind its refusal). Only the job the upload came with owns it: a reroll of a
+        finished remix points at the same file."""
+        source = job.request.seed_image
+        if source is None or job.action is not None:
+            return
+        uploads = (self.config.out_dir / "uploads").resolve()
+        path = Path(source).resolve()
+        if path.parent == uploads:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("could not delete upload of job %s: %s", job.id, error)
+
     async def _finish_cancelled(self, flow: Flow) -> JobRecord:
         await flow.editor.close()
+        self.forget_upload(flow.job)
         await self.store.mark_cancelled(flow.job.id)
         await self._show_final(flow, messages.cancelled_text(flow.job))
         return replace(flow.job, status=Status.CANCELLED)
 
     async def _finish_failed(self, flow: Flow, error: str) -> JobRecord:
         await flow.editor.close()
+        self.forget_upload(flow.job)
         await self.store.mark_failed(flow.job.id, error)
         await self._show_final(flow, messages.failed_text(flow.job, error))
         return replace(flow.job, status=Status.FAILED, error=error)

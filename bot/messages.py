@@ -6,8 +6,10 @@ and every send also passes ``NO_MENTIONS`` so that nothing the bot posts can eve
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 
 import discord
 
@@ -34,6 +36,27 @@ _ACTION_WORDS = {
     "blend": "a blend",
     "remix": "a remix",
 }
+
+
+MISCONFIGURED = "the bot is misconfigured; its operator has been told."
+
+# Two or more path separators (POSIX or Windows, absolute or relative): "/srv/out/1/x.png",
+# "C:\\data\\x.png", "outputs/uploads/1456.wav". One slash ("w/ drums", "0.05/1") is prose.
+_PATH = re.compile(r"""(?<![\w.])(?:[A-Za-z]:)?[.~]{0,2}(?:[\\/][^\s'"`<>|\\/]+){2,}""")
+
+
+def public_error(text: str, names: Mapping[str, str] | None = None) -> str:
+    """An error as the channel may see it: server paths and internal upload ids replaced by
+    the name the person gave their file (``names``: path -> file name) or "your file"."""
+    known = {str(PurePath(path)): name for path, name in (names or {}).items()}
+
+    def swap(match: re.Match[str]) -> str:
+        found = match.group(0)
+        path = found.rstrip(".,;:)!?")
+        shown = known.get(str(PurePath(path)), "your file")
+        return shown + found[len(path) :]
+
+    return _PATH.sub(swap, text)
 
 
 def safe(text: str, limit: int = 120) -> str:

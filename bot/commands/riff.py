@@ -102,4 +102,9 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             assert target is not None
             await save_attachment(attachment, target)
 
-        await launch(interaction, build, before_run=save_upload if target is not None else None)
+        await launch(
+            interaction,
+            build,
+            before_run=save_upload if target is not None else None,
+            names={str(target): attachment.filename} if target and attachment else None,
+        )
