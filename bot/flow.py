@@ -23,7 +23,13 @@ import discord
 from bot import messages
 from bot.config import BotConfig
 from bot.store import GuildConfig, JobRecord, JobStore, Recovered, Status
-from bot.surfaces import ChannelSurface, Surface, Upload
+from bot.surfaces import (
+    DEFAULT_FILESIZE_LIMIT,
+    ChannelSurface,
+    RememberedSurface,
+    Surface,
+    Upload,
+)
 from bot.views import result_view, status_view
 from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import (
@@ -225,6 +231,13 @@ class Dispatcher:
         ``names`` maps upload paths to the names their senders gave them, so a failure can
         name the person's file instead of a path on this server.
         """
+
+        async def remember(channel_id: int, message_id: int) -> None:
+            await self.store.record_status_message(
+                job.id, channel_id=channel_id, message_id=message_id
+            )
+
+        surface = RememberedSurface(surface, remember)
         editor = StatusEditor(
             surface, self.spawn, interval_s=self.config.progress_interval_s, clock=self.clock
         )
@@ -469,15 +482,21 @@ class Dispatcher:
     async def _channel_surface(
         self, client: discord.Client, job: JobRecord
     ) -> ChannelSurface | None:
-        if job.channel_id is None:
+        channel_id, message_id = job.status_message or (job.channel_id, None)
+        if channel_id is None:
             return None
-        channel: Any = client.get_channel(job.channel_id)
+        channel: Any = client.get_channel(channel_id)
         if channel is None:
             with contextlib.suppress(discord.HTTPException):
-                channel = await client.fetch_channel(job.channel_id)
+                channel = await client.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             return None
+        # The job's old status message (before the restart) becomes its result.
+        message = (
+            channel.get_partial_message(message_id)
+            if message_id is not None and hasattr(channel, "get_partial_message")
+            else None
+        )
         guild = getattr(channel, "guild", None)
-        if guild is None:
-            return ChannelSurface(channel)
-        return ChannelSurface(channel, filesize_limit=guild.filesize_limit)
+        limit = guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+        return ChannelSurface(channel, filesize_limit=limit, message=message)

@@ -47,6 +47,8 @@ class JobRecord:
     error: str | None = None
     files: ClipFiles | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status_message: tuple[int, int] | None = None
+    """``(channel_id, message_id)`` of the live status message, once there is one."""
 
     @property
     def display_id(self) -> str:
@@ -109,6 +111,10 @@ class JobStore(Protocol):
     ) -> None: ...
 
     async def forget_post(self, message_id: int) -> None: ...
+
+    async def record_status_message(
+        self, job_id: str, *, channel_id: int, message_id: int
+    ) -> None: ...
 
     async def record_trigger(
         self,
@@ -215,6 +221,9 @@ class MemoryStore:
 
     async def forget_post(self, message_id: int) -> None:
         self.posts.pop(message_id, None)
+
+    async def record_status_message(self, job_id: str, *, channel_id: int, message_id: int) -> None:
+        self._set(job_id, status_message=(channel_id, message_id))
 
     async def record_trigger(
         self,

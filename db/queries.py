@@ -216,6 +216,17 @@ def record_post(
     return post
 
 
+def record_status_message(
+    session: Session, job_id: int, *, channel_id: int, message_id: int
+) -> None:
+    """Where the job's live status message is (it moves if a dead token forces a new one)."""
+    job = session.get(Job, job_id)
+    if job is not None:
+        job.status_channel_id = channel_id
+        job.status_message_id = message_id
+        session.flush()
+
+
 def posts_for_job(session: Session, job_id: int) -> list[Post]:
     stmt = select(Post).where(Post.job_id == job_id).order_by(Post.created_at)
     return list(session.scalars(stmt).all())
