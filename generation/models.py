@@ -274,6 +274,29 @@ def load_model(
     )
 
 
+def check_source(source: str) -> None:
+    """A cheap look at ``source`` before anything depends on it (``riffbot run`` checks it
+    before logging in): a folder has every SD1.x piece, a file is a checkpoint, anything
+    else is a hub id (downloaded on first load). Raises ``ModelError`` saying what is wrong.
+    Nothing is loaded; the full load may stay lazy.
+    """
+    text = source.strip()
+    if not text:
+        raise ModelError("No model given. " + _HINT_ALTERNATIVES)
+    if text.lower() == TINY:
+        return
+    path = Path(text).expanduser()
+    if path.is_dir():
+        check_folder(path)
+    elif path.is_file():
+        if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+            raise ModelError(f"{path} is a file but not a .safetensors or .ckpt checkpoint.")
+        if path.stat().st_size == 0:
+            raise ModelError(f"{path} is empty; download the checkpoint again.")
+    elif _looks_like_path(text) or not _HUB_ID.match(text):
+        raise ModelError(f"There is no model at {text!r}. " + _HINT_ALTERNATIVES)
+
+
 def _looks_like_path(text: str) -> bool:
     return (
         text.startswith((".", "/", "~", "\\"))
