@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history.set_defaults(func=cmd_history)
 
     cleanup = commands.add_parser(
-        "cleanup", help="delete output files older than the retention setting"
+        "cleanup", help="delete output files and uploads older than the retention setting"
     )
     cleanup.add_argument(
         "--days", type=int, default=None, help="override RIFFBOT_OUTPUT_RETENTION_DAYS"
@@ -185,7 +185,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
-    from db.retention import cleanup_outputs
+    from db.retention import cleanup_outputs, cleanup_uploads
 
     days = settings.output_retention_days if args.days is None else args.days
     if days <= 0:
@@ -197,10 +197,14 @@ def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
             report = cleanup_outputs(
                 session, older_than=timedelta(days=days), data_dir=settings.data_dir
             )
+            uploads = cleanup_uploads(
+                session, settings.outputs_dir / "uploads", older_than=timedelta(days=days)
+            )
     finally:
         database.dispose()
     print(
         f"deleted {len(report.files)} files ({report.bytes_freed} bytes) of "
-        f"{len(report.job_ids)} jobs; forgot {report.missing_rows} already missing"
+        f"{len(report.job_ids)} jobs; forgot {report.missing_rows} already missing; "
+        f"deleted {len(uploads.files)} uploads ({uploads.bytes_freed} bytes)"
     )
     return 0
