@@ -167,3 +167,23 @@ async def test_blend_reaction_never_pairs_with_a_job_from_another_server(two: Tw
     assert len(two.runner.submitted) == before
     assert "none yet" in two.b_texts()
     assert "secret melody" not in two.b_texts()
+
+
+async def test_a_dm_job_belongs_to_its_user_only(two: Two) -> None:
+    alice, bob = two.sim.alice.user, two.sim.bob.user
+    await alice.slash("riff", prompt="my private sketch")
+    private = two.runner.submitted[-1].job_id
+    two.runner.release(private)
+    await two.sim.finish(private)
+
+    for result in (
+        await bob.slash("show", job=f"#{private}"),  # another user's DMs
+        await two.sim.alice.slash(two.sim.channel, "show", job=f"#{private}"),  # a server
+        await two.mallory.slash(two.channel_b, "cancel", job=f"#{private}"),
+    ):
+        assert _text(result) == f"⚠️ There is no job #{private}."
+    history = await bob.slash("history", user=alice)
+    assert "private sketch" not in _text(history)
+    mine = await alice.slash("show", job=f"#{private}")
+    assert mine.response is not None
+    assert "private sketch" in mine.response.content
