@@ -126,7 +126,9 @@ def result_text(job: JobRecord, user_id: int, note: str = "") -> str:
 
 
 def failed_text(job: JobRecord, error: str) -> str:
-    return f"⚠️ {describe(job.request)} · job `{job.display_id}` failed: {safe(error, 300)}"
+    # Errors stored by older versions (or by recovery) may still name a path: scrub again.
+    shown = safe(public_error(error), 300)
+    return f"⚠️ {describe(job.request)} · job `{job.display_id}` failed: {shown}"
 
 
 def cancelled_text(job: JobRecord) -> str:
@@ -161,7 +163,7 @@ def info_text(job: JobRecord) -> str:
     if job.parent_id:
         lines.append(f"Made from #{job.parent_id} ({job.action})")
     if job.error:
-        lines.append(f"Error: {safe(job.error, 300)}")
+        lines.append(f"Error: {safe(public_error(job.error), 300)}")
     return "\n".join(lines)
 
 

@@ -73,3 +73,31 @@ async def test_control_and_bidi_characters_never_reach_posted_text(
     await sim.finish(gated_runner.submitted[0].job_id)
     for message in sim.bot_messages():
         assert not any(ch in message.content for ch in "\x00\u202e\u202c")
+
+
+async def test_settings_values_out_of_range_are_refused_not_crashed(sim: Sim) -> None:
+    import discord
+
+    admin_role = sim.guild.create_role("admin", permissions=discord.Permissions(manage_guild=True))
+    admin = sim.guild.add_member(sim.env.create_user("admin"), roles=[admin_role])
+    root = simcord.actors._resolve_visible_command(admin, sim.channel.id, "settings", 1)
+    limits = next(o for o in root["options"] if o["name"] == "limits")
+    for value in (10**20, 0):
+        data = {
+            "id": root["id"],
+            "name": "settings",
+            "type": 1,
+            "options": [
+                {
+                    "name": "limits",
+                    "type": limits["type"],
+                    "options": [{"name": "per_user", "type": 4, "value": value}],
+                }
+            ],
+        }
+        result = await simcord.actors._dispatch_actor_interaction(admin, 2, sim.channel, data)
+        assert result.response is not None
+        assert result.response.ephemeral
+        assert f"Jobs per user must be between 1 and 2, got {value}." in result.response.content
+    saved = await sim.store.guild_config(sim.guild.id)
+    assert saved.max_active_per_user is None
