@@ -148,9 +148,17 @@ def test_an_unusable_database_is_one_line(
         path.mkdir()
     else:
         monkeypatch.setenv("RIFFBOT_DATABASE_URL", "sqlite:::nonsense")
-    for command in (["db", "upgrade"], ["show", "1"], ["db", "cleanup", "--days", "1"]):
+    import discord
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("riffbot run logged in on an unusable database")
+
+    monkeypatch.setattr(discord.Client, "run", never)
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.token.abc")
+    commands = (["db", "upgrade"], ["show", "1"], ["db", "cleanup", "--days", "1"], ["run"])
+    for command in commands:
         assert main(command) in (1, 2), command
-        one_line(capsys)
+        assert "database" in one_line(capsys), command
 
 
 @pytest.mark.parametrize("seed", [None, "seven", 1.5])
