@@ -61,7 +61,7 @@ def open_database(settings: Settings, *, create: bool = True) -> Database:
     from sqlalchemy.exc import SQLAlchemyError
 
     from db.engine import Database, safe_url, sqlite_path
-    from db.migrate import DatabaseTooNew
+    from db.migrate import DatabaseTooNew, upgrade
 
     url = settings.database_url
     try:
@@ -74,7 +74,7 @@ def open_database(settings: Settings, *, create: bool = True) -> Database:
         fail(f"the database {path} is a folder, not a SQLite file", code=1)
     database = Database(url)
     try:
-        database.upgrade()
+        upgrade(url)
     except DatabaseTooNew as error:
         database.dispose()
         fail(str(error), code=1)
