@@ -274,11 +274,13 @@ def load_model(
     )
 
 
-def check_source(source: str) -> None:
+def check_source(
+    source: str, *, revision: str | None = None, cache_dir: Path | None = None
+) -> None:
     """A cheap look at ``source`` before anything depends on it (``riffbot run`` checks it
-    before logging in): a folder has every SD1.x piece, a file is a checkpoint, anything
-    else is a hub id (downloaded on first load). Raises ``ModelError`` saying what is wrong.
-    Nothing is loaded; the full load may stay lazy.
+    before logging in): a folder has every SD1.x piece, a file is a checkpoint, a hub id is
+    cached or can be downloaded (the hub answers). Raises ``ModelError`` saying what is
+    wrong. Nothing is loaded or downloaded; the full load may stay lazy.
     """
     text = source.strip()
     if not text:
@@ -295,6 +297,18 @@ def check_source(source: str) -> None:
             raise ModelError(f"{path} is empty; download the checkpoint again.")
     elif _looks_like_path(text) or not _HUB_ID.match(text):
         raise ModelError(f"There is no model at {text!r}. " + _HINT_ALTERNATIVES)
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(
+            text, "model_index.json", cache_dir=cache_dir, revision=revision
+        )
+        if not isinstance(cached, str) and (hub_offline_by_env() or not hub_reachable()):
+            raise ModelError(
+                f"Cannot download {text}: this machine is offline (HF_HUB_OFFLINE is set or "
+                "huggingface.co is unreachable) and it is not in the local cache. "
+                + _HINT_ALTERNATIVES
+            )
 
 
 def _looks_like_path(text: str) -> bool:

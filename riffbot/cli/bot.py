@@ -54,7 +54,9 @@ def preflight(settings: Settings) -> ProcessLock | None:
     from generation.types import ModelError
 
     try:
-        check_source(settings.model)
+        check_source(
+            settings.model, revision=settings.model_revision, cache_dir=settings.model_cache_dir
+        )
     except ModelError as error:
         fail(f"RIFFBOT_MODEL: {error}", code=USAGE)
     try:

@@ -44,12 +44,17 @@ def test_a_refused_token_is_reported_without_showing_it(
     monkeypatch.setenv("DISCORD_TOKEN", secret)
     monkeypatch.setenv("RIFFBOT_DATABASE_URL", f"sqlite:///{tmp_path}/r.db")
     monkeypatch.setenv("RIFFBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RIFFBOT_MODEL", "tiny")  # passes the pre-login model check offline
     monkeypatch.setattr(engine_module, "pipeline_engine", lambda *a, **k: StandIn())
     monkeypatch.setattr(discord.Client, "run", refuse)
     assert main(["run", "--no-sync"]) == 1
     captured = capsys.readouterr()
     assert "refused the token" in captured.err
     assert secret not in captured.out + captured.err + caplog.text
+
+
+def run_env_dir(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///")).parent.parent / "hub-cache"
 
 
 @pytest.fixture
@@ -67,6 +72,7 @@ def run_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     monkeypatch.setenv("DISCORD_TOKEN", "MTIz.token.abc")
     monkeypatch.setenv("RIFFBOT_DATABASE_URL", url)
     monkeypatch.setenv("RIFFBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RIFFBOT_MODEL", "tiny")
     monkeypatch.setattr(discord.Client, "run", never)
     monkeypatch.setattr(riffbot.wiring, "build_bot", never)
     return url
@@ -80,6 +86,11 @@ def test_run_refuses_a_model_it_cannot_load_before_connecting(
     err = capsys.readouterr().err
     assert err.startswith("riffbot: error: RIFFBOT_MODEL: There is no model at '/nope'")
     assert err.count("\n") == 1
+    monkeypatch.setenv("RIFFBOT_MODEL", "someone/not-downloaded-model")
+    monkeypatch.setenv("RIFFBOT_MODEL_CACHE_DIR", str(run_env_dir(run_env)))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["run", "--no-sync"]) == 2
+    assert "not in the local cache" in capsys.readouterr().err
 
 
 def test_a_second_process_on_one_sqlite_database_refuses_to_start(
