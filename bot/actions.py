@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
 
-from bot import messages
+from bot import fit, messages
 from bot.messages import NO_MENTIONS
 from bot.replies import reply
 from bot.requests import BLEND, REMIX, derive
+from bot.scope import Scope, find_job, recent_in_scope, unknown_job
 from bot.services import Services, services_of
 from bot.store import GuildConfig, JobRecord, Status
 from bot.surfaces import InteractionSurface
@@ -63,7 +64,9 @@ async def launch(
     action: str | None = None,
     trigger: str | None = None,
     before_run: Callable[[JobRecord], Awaitable[None]] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> JobRecord | None:
+    """``names``: upload path -> the sender's file name, for failures to name it."""
     services = services_of(interaction.client)
 
     async def admit() -> JobRecord:
@@ -90,7 +93,7 @@ async def launch(
     except GenerationError as error:
         if interaction.response.is_done():
             await interaction.edit_original_response(
-                content=f"⚠️ {error}", allowed_mentions=NO_MENTIONS
+                content=fit.clip(f"⚠️ {error}", fit.CONTENT), allowed_mentions=NO_MENTIONS
             )
         else:
             await reply(interaction, f"⚠️ {error}")
@@ -114,20 +117,26 @@ async def launch(
             await before_run(job)
         except (GenerationError, discord.HTTPException, OSError) as error:
             text = (
-                str(error) if isinstance(error, GenerationError) else "the upload could not be read"
+                messages.public_error(str(error), names)
+                if isinstance(error, GenerationError)
+                else "the upload could not be read"
             )
+            log.info("job %s refused before running: %s", job.id, error)
+            services.dispatcher.forget_upload(job)
             await services.store.mark_failed(job.id, text)
             await surface.show(messages.failed_text(job, text))
             return None
-    return await services.dispatcher.run(job, surface)
+    return await services.dispatcher.run(job, surface, names=names)
 
 
 async def _job_or_refuse(
     interaction: discord.Interaction[Any], services: Services, job_id: str
 ) -> JobRecord | None:
-    job = await services.store.get_job(job_id)
+    """A button, select or modal names a job by the id in its custom id, which a raw payload
+    can forge: it resolves only within the caller's server, like a typed id."""
+    job = await find_job(services.store, job_id, Scope.of(interaction))
     if job is None:
-        await reply(interaction, f"⚠️ Job #{job_id} no longer exists.")
+        await reply(interaction, unknown_job(job_id))
     return job
 
 
@@ -202,7 +211,9 @@ async def _offer_blend(
 ) -> None:
     recent = [
         other
-        for other in await services.store.recent_jobs(interaction.user.id, limit=25)
+        for other in await recent_in_scope(
+            services.store, interaction.user.id, Scope.of(interaction), limit=25
+        )
         if other.id != job.id and other.status is Status.DONE
     ]
     if not recent:
@@ -210,9 +221,9 @@ async def _offer_blend(
         return
     options = [
         discord.SelectOption(
-            label=f"#{other.id} {other.request.start.prompt}"[:100],
+            label=fit.clip(f"#{other.id} {other.request.start.prompt}", fit.SELECT_OPTION_LABEL),
             value=other.id,
-            description=f"seed {other.request.start.seed}",
+            description=fit.clip(f"seed {other.request.start.seed}", fit.SELECT_OPTION_DESCRIPTION),
         )
         for other in recent[:25]
     ]

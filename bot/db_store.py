@@ -14,7 +14,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.store import GuildConfig, JobRecord, Recovered, Status
+from bot.store import ANY_GUILD, AnyGuild, GuildConfig, JobRecord, Recovered, Status
 from db import (
     Database,
     JobStatus,
@@ -32,6 +32,7 @@ from db import (
     mark_running,
     recent_jobs,
     record_post,
+    record_status_message,
     record_trigger,
     recover_interrupted,
     update_guild_settings,
@@ -139,6 +140,11 @@ class DbStore:
             error=job.error,
             files=clip_files(job, self.data_dir),
             created_at=job.created_at,
+            status_message=(
+                (job.status_channel_id, job.status_message_id)
+                if job.status_channel_id is not None and job.status_message_id is not None
+                else None
+            ),
         )
 
     async def create_job(
@@ -191,9 +197,18 @@ class DbStore:
 
         return await self._run(read)
 
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]:
+    async def recent_jobs(
+        self, user_id: int, limit: int = 10, *, guild_id: AnyGuild = ANY_GUILD
+    ) -> list[JobRecord]:
         def read(session: Session) -> list[JobRecord]:
-            return [self._record(job) for job in recent_jobs(session, user_id, limit=limit)]
+            jobs = (
+                recent_jobs(session, user_id, limit=limit)
+                if guild_id == ANY_GUILD
+                else recent_jobs(
+                    session, user_id, limit=limit, guild_id=guild_id, dm=guild_id is None
+                )
+            )
+            return [self._record(job) for job in jobs]
 
         return await self._run(read)
 
@@ -230,6 +245,11 @@ class DbStore:
 
     async def forget_post(self, message_id: int) -> None:
         await self._run(_forget_post, message_id)
+
+    async def record_status_message(self, job_id: str, *, channel_id: int, message_id: int) -> None:
+        await self._run(
+            record_status_message, _parse(job_id), channel_id=channel_id, message_id=message_id
+        )
 
     async def record_trigger(
         self,

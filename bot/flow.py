@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ import discord
 from bot import messages
 from bot.config import BotConfig
 from bot.store import GuildConfig, JobRecord, JobStore, Recovered, Status
-from bot.surfaces import ChannelSurface, Surface, Upload
+from bot.surfaces import (
+    DEFAULT_FILESIZE_LIMIT,
+    ChannelSurface,
+    RememberedSurface,
+    Surface,
+    Upload,
+)
 from bot.views import result_view, status_view
 from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import (
@@ -33,8 +39,10 @@ from generation.types import (
     JobCancelled,
     JobRunner,
     Mode,
+    ModelError,
     Progress,
 )
+from generation.validate import validate_request
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +198,11 @@ class Dispatcher:
         ephemeral reply instead of a public message, and a lock makes check-and-write atomic
         so two quick clicks cannot both slip under the limit.
         """
+        # The one gate, before any row: a raw payload can carry what Discord's own option
+        # checks would stop (a seed of 2**64, 9999 steps); the engine checks the files later.
+        request = validate_request(
+            request, max_prompt_chars=self.config.max_prompt_chars, check_sources=False
+        )
         per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
         async with self._admission:
             active = [
@@ -210,8 +223,21 @@ class Dispatcher:
             )
 
     # --- running ------------------------------------------------------------------------
-    async def run(self, job: JobRecord, surface: Surface) -> JobRecord:
-        """Queue ``job`` on the engine, keep its message current, deliver; returns the final row."""
+    async def run(
+        self, job: JobRecord, surface: Surface, *, names: Mapping[str, str] | None = None
+    ) -> JobRecord:
+        """Queue ``job`` on the engine, keep its message current, deliver; returns the final row.
+
+        ``names`` maps upload paths to the names their senders gave them, so a failure can
+        name the person's file instead of a path on this server.
+        """
+
+        async def remember(channel_id: int, message_id: int) -> None:
+            await self.store.record_status_message(
+                job.id, channel_id=channel_id, message_id=message_id
+            )
+
+        surface = RememberedSurface(surface, remember)
         editor = StatusEditor(
             surface, self.spawn, interval_s=self.config.progress_interval_s, clock=self.clock
         )
@@ -251,8 +277,15 @@ class Dispatcher:
             raise
         except JobCancelled:
             final = await self._finish_cancelled(flow)
+        except ModelError as error:
+            # The operator's problem, not the person's: the details go to the log only.
+            log.error("job %s: the model could not be used: %s", job.id, error)
+            final = await self._finish_failed(flow, messages.MISCONFIGURED)
         except GenerationError as error:
-            final = await self._finish_failed(flow, str(error))
+            shown = messages.public_error(str(error), names)
+            if shown != str(error):
+                log.warning("job %s failed: %s", job.id, error)
+            final = await self._finish_failed(flow, shown)
         except Exception:
             log.exception("job %s crashed", job.id)
             final = await self._finish_failed(
@@ -324,14 +357,31 @@ class Dispatcher:
             if self.runner.position(flow.job.id) != flow.position:
                 self._show_queued(flow, force=True)
 
+    def forget_upload(self, job: JobRecord) -> None:
+        """Delete the upload a refused or failed job brought (a 20-minute WAV must not stay
+        behind its refusal). Only the job the upload came with owns it: a reroll of a
+        finished remix points at the same file."""
+        source = job.request.seed_image
+        if source is None or job.action is not None:
+            return
+        uploads = (self.config.out_dir / "uploads").resolve()
+        path = Path(source).resolve()
+        if path.parent == uploads:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("could not delete upload of job %s: %s", job.id, error)
+
     async def _finish_cancelled(self, flow: Flow) -> JobRecord:
         await flow.editor.close()
+        self.forget_upload(flow.job)
         await self.store.mark_cancelled(flow.job.id)
         await self._show_final(flow, messages.cancelled_text(flow.job))
         return replace(flow.job, status=Status.CANCELLED)
 
     async def _finish_failed(self, flow: Flow, error: str) -> JobRecord:
         await flow.editor.close()
+        self.forget_upload(flow.job)
         await self.store.mark_failed(flow.job.id, error)
         await self._show_final(flow, messages.failed_text(flow.job, error))
         return replace(flow.job, status=Status.FAILED, error=error)
@@ -432,15 +482,21 @@ class Dispatcher:
     async def _channel_surface(
         self, client: discord.Client, job: JobRecord
     ) -> ChannelSurface | None:
-        if job.channel_id is None:
+        channel_id, message_id = job.status_message or (job.channel_id, None)
+        if channel_id is None:
             return None
-        channel: Any = client.get_channel(job.channel_id)
+        channel: Any = client.get_channel(channel_id)
         if channel is None:
             with contextlib.suppress(discord.HTTPException):
-                channel = await client.fetch_channel(job.channel_id)
+                channel = await client.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             return None
+        # The job's old status message (before the restart) becomes its result.
+        message = (
+            channel.get_partial_message(message_id)
+            if message_id is not None and hasattr(channel, "get_partial_message")
+            else None
+        )
         guild = getattr(channel, "guild", None)
-        if guild is None:
-            return ChannelSurface(channel)
-        return ChannelSurface(channel, filesize_limit=guild.filesize_limit)
+        limit = guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+        return ChannelSurface(channel, filesize_limit=limit, message=message)

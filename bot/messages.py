@@ -6,11 +6,14 @@ and every send also passes ``NO_MENTIONS`` so that nothing the bot posts can eve
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 
 import discord
 
+from bot import fit
 from bot.store import JobRecord
 from generation.types import GenerationRequest, Mode, Progress
 
@@ -35,10 +38,34 @@ _ACTION_WORDS = {
 }
 
 
+MISCONFIGURED = "the bot is misconfigured; its operator has been told."
+
+# Two or more path separators (POSIX or Windows, absolute or relative): "/srv/out/1/x.png",
+# "C:\\data\\x.png", "outputs/uploads/1456.wav". One slash ("w/ drums", "0.05/1") is prose.
+_PATH = re.compile(r"""(?<![\w.])(?:[A-Za-z]:)?[.~]{0,2}(?:[\\/][^\s'"`<>|\\/]+){2,}""")
+
+
+def public_error(text: str, names: Mapping[str, str] | None = None) -> str:
+    """An error as the channel may see it: server paths and internal upload ids replaced by
+    the name the person gave their file (``names``: path -> file name) or "your file"."""
+    known = {str(PurePath(path)): name for path, name in (names or {}).items()}
+
+    def swap(match: re.Match[str]) -> str:
+        found = match.group(0)
+        path = found.rstrip(".,;:)!?")
+        shown = known.get(str(PurePath(path)), "your file")
+        return shown + found[len(path) :]
+
+    return _PATH.sub(swap, text)
+
+
 def safe(text: str, limit: int = 120) -> str:
-    """User text made inert for display: markdown and mentions escaped, length capped."""
-    short = text if len(text) <= limit else text[: limit - 1] + "…"
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(short))
+    """User text made inert for display: markdown and mentions escaped, length capped.
+
+    The cap applies to the escaped text (escaping can double its length), so ``limit`` is
+    what it costs in a message.
+    """
+    return fit.clip(discord.utils.escape_mentions(discord.utils.escape_markdown(text)), limit)
 
 
 def describe(request: GenerationRequest) -> str:
@@ -99,7 +126,9 @@ def result_text(job: JobRecord, user_id: int, note: str = "") -> str:
 
 
 def failed_text(job: JobRecord, error: str) -> str:
-    return f"⚠️ {describe(job.request)} · job `{job.display_id}` failed: {safe(error, 300)}"
+    # Errors stored by older versions (or by recovery) may still name a path: scrub again.
+    shown = safe(public_error(error), 300)
+    return f"⚠️ {describe(job.request)} · job `{job.display_id}` failed: {shown}"
 
 
 def cancelled_text(job: JobRecord) -> str:
@@ -134,7 +163,7 @@ def info_text(job: JobRecord) -> str:
     if job.parent_id:
         lines.append(f"Made from #{job.parent_id} ({job.action})")
     if job.error:
-        lines.append(f"Error: {safe(job.error, 300)}")
+        lines.append(f"Error: {safe(public_error(job.error), 300)}")
     return "\n".join(lines)
 
 
@@ -146,7 +175,7 @@ def history_text(jobs: Sequence[JobRecord], whose: str) -> str:
         f"{describe(job.request)} · {seeds(job.request)}"
         for job in jobs
     ]
-    return f"Recent jobs for {whose}:\n" + "\n".join(rows)
+    return fit.fit_lines(f"Recent jobs for {whose}:", rows)
 
 
 def queue_text(entries: Sequence[tuple[JobRecord, int | None]], user_id: int) -> str:
@@ -157,7 +186,7 @@ def queue_text(entries: Sequence[tuple[JobRecord, int | None]], user_id: int) ->
         where = "running" if position == 0 else f"#{position}" if position else "waiting"
         mine = " (yours)" if job.user_id == user_id else ""
         rows.append(f"{where} · `{job.display_id}` {describe(job.request)}{mine}")
-    return f"{len(entries)} job(s) active:\n" + "\n".join(rows)
+    return fit.fit_lines(f"{len(entries)} job(s) active:", rows)
 
 
 def help_text(max_active: int) -> str:

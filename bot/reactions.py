@@ -9,7 +9,9 @@ repeats of the same emoji by the same person are ignored.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import discord
 from discord.ext import commands
@@ -17,6 +19,7 @@ from discord.ext import commands
 from bot import messages
 from bot.actions import guild_config
 from bot.requests import BLEND, derive
+from bot.scope import Scope, recent_in_scope
 from bot.services import Services
 from bot.store import JobRecord, Status
 from bot.surfaces import ChannelSurface
@@ -25,16 +28,47 @@ from generation.types import GenerationError
 log = logging.getLogger(__name__)
 
 SEEN_LIMIT = 10_000
+REFUSAL_WINDOW_S = 600.0
+"""A reaction has no private answer, so one person hears each reason once in this long."""
 NO_PARTNER = "🔀 blends this post with your previous job, and you have none yet: try `/riff` first."
 
 
 class ReactionRemixer:
     """The ``on_raw_reaction_add`` listener; one per bot."""
 
-    def __init__(self, client: discord.Client, services: Services) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        services: Services,
+        *,
+        refusal_window_s: float = REFUSAL_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.services = services
+        self.refusal_window_s = refusal_window_s
+        self.clock = clock
         self._seen: OrderedDict[tuple[int, int, str], None] = OrderedDict()
+        self._refused: OrderedDict[tuple[int, str], float] = OrderedDict()
+
+    def _should_tell(self, user_id: int, reason: str) -> bool:
+        """Whether to post this refusal: once per user and reason per window, so toggling a
+        reaction (or many people's reactions) cannot flood the channel with refusals."""
+        now = self.clock()
+        key = (user_id, reason)
+        last = self._refused.get(key)
+        if last is not None and now - last < self.refusal_window_s:
+            return False
+        self._refused[key] = now
+        self._refused.move_to_end(key)
+        while len(self._refused) > SEEN_LIMIT:
+            self._refused.popitem(last=False)
+        return True
+
+    async def _refuse(self, surface: ChannelSurface, user_id: int, reason: str) -> None:
+        """``reason`` is shown as it is: escape user text before passing it."""
+        if self._should_tell(user_id, reason):
+            await surface.show(f"⚠️ <@{user_id}>: {reason}")
 
     def _ignored(self, payload: discord.RawReactionActionEvent) -> bool:
         me = self.client.user
@@ -53,8 +87,9 @@ class ReactionRemixer:
         if key in self._seen:
             return
         parent = await self.services.store.job_for_message(payload.message_id)
-        if parent is None:
-            return
+        scope = Scope(payload.guild_id, payload.user_id)
+        if parent is None or not scope.holds(parent):
+            return  # not a result post, or a post that names another server's job
         self._seen[key] = None
         while len(self._seen) > SEEN_LIMIT:  # bounded: a long-running bot must not grow forever
             self._seen.popitem(last=False)
@@ -63,8 +98,8 @@ class ReactionRemixer:
             # so the same reaction must work once the reason is gone.
             self._seen.pop(key, None)
 
-    async def _partner(self, user_id: int, parent: JobRecord) -> JobRecord | None:
-        for job in await self.services.store.recent_jobs(user_id, limit=10):
+    async def _partner(self, scope: Scope, parent: JobRecord) -> JobRecord | None:
+        for job in await recent_in_scope(self.services.store, scope.user_id, scope, limit=10):
             if job.id != parent.id and job.status is Status.DONE:
                 return job
         return None
@@ -91,9 +126,13 @@ class ReactionRemixer:
             filesize_limit=guild.filesize_limit if guild is not None else 10 * 2**20,
         )
         config = await guild_config(services, payload.guild_id)
-        partner = await self._partner(payload.user_id, parent) if action == BLEND else None
+        partner = (
+            await self._partner(Scope(payload.guild_id, payload.user_id), parent)
+            if action == BLEND
+            else None
+        )
         if action == BLEND and partner is None:
-            await surface.show(f"<@{payload.user_id}>: {NO_PARTNER}")
+            await self._refuse(surface, payload.user_id, NO_PARTNER)
             return None
         try:
             request = derive(
@@ -116,7 +155,7 @@ class ReactionRemixer:
             )
         except GenerationError as error:
             # No ephemeral replies exist for reactions: answer briefly, without pinging.
-            await surface.show(f"⚠️ <@{payload.user_id}>: {messages.safe(str(error), 300)}")
+            await self._refuse(surface, payload.user_id, messages.safe(str(error), 300))
             return None
         await services.store.record_trigger(
             source="reaction",

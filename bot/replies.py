@@ -10,11 +10,13 @@ from typing import Any
 
 import discord
 
+from bot.fit import CONTENT, clip
 from bot.messages import NO_MENTIONS
 
 
 async def reply(interaction: discord.Interaction[Any], text: str) -> None:
     """An ephemeral answer, whether or not the interaction was acknowledged already."""
+    text = clip(text, CONTENT)
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
     else:

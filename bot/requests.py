@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.config import BotConfig
 from bot.store import JobRecord
 from generation.types import MAX_SEED, Endpoint, GenerationRequest, InvalidRequest, Mode
+from generation.validate import clean_text
 
 REROLL = "reroll"
 VARY = "vary"
@@ -34,7 +35,6 @@ DEFAULT_BLEND_SECONDS = 20  # Riffusion's app morphs between prompts over 4 clip
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".ogg", ".flac", ".m4a", ".opus", ".aac", ".webm"})
 IMAGE_SUFFIXES = frozenset({".png"})
 
-_SPACES = re.compile(r"\s+")
 _JOB_REF = re.compile(r"^\s*#?\s*(\d{1,18})\s*$")
 
 
@@ -45,12 +45,12 @@ def new_seed(rng: random.Random) -> int:
 def clean_prompt(
     text: str, *, blocked_words: Iterable[str], max_chars: int, what: str = "prompt"
 ) -> str:
-    """Collapse whitespace and refuse empty, over-long or blocked prompts.
+    """Tidy (``generation.validate.clean_text``) and refuse empty, over-long or blocked prompts.
 
     Blocked words match whole words, case-insensitively, so blocking "ass" does not refuse
     "bass"; a blocked phrase may contain spaces.
     """
-    cleaned = _SPACES.sub(" ", text or "").strip()
+    cleaned = clean_text(text or "")
     if not cleaned:
         raise InvalidRequest(f"The {what} is empty; describe the music you want.")
     if len(cleaned) > max_chars:
@@ -119,6 +119,10 @@ def riff_request(
     strength: float | None = None,
     loop: bool = False,
 ) -> GenerationRequest:
+    if steps is not None and not (
+        isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= config.max_steps
+    ):
+        raise InvalidRequest(f"Steps must be between 1 and {config.max_steps}, got {steps}.")
     limits = {"blocked_words": blocked_words, "max_chars": config.max_prompt_chars}
     start = Endpoint(
         prompt=clean_prompt(prompt, **limits),  # type: ignore[arg-type]
@@ -192,7 +196,7 @@ def remix_request(
     )
 
 
-def _parent_image(parent: JobRecord) -> str:
+def parent_image(parent: JobRecord) -> str:
     if parent.files is None or not parent.files.raw_png.exists():
         raise InvalidRequest(
             f"Job {parent.display_id} has no finished clip to work from "
@@ -229,7 +233,7 @@ def derive(
             start=replace(base.start, seed=seed, strength=VARY_STRENGTH),
             end=None,
             alpha=0.0,
-            seed_image=_parent_image(parent),
+            seed_image=parent_image(parent),
         )
     if action == EXTEND:
         return replace(
@@ -238,7 +242,7 @@ def derive(
             start=replace(base.start, seed=(base.start.seed + 1) % (MAX_SEED + 1)),
             end=None,
             alpha=0.0,
-            seed_image=_parent_image(parent),
+            seed_image=parent_image(parent),
         )
     if action == LOOP:
         return replace(base, mode=Mode.LOOP, end=None, alpha=0.0)
@@ -262,6 +266,6 @@ def derive(
             start=Endpoint(new_prompt, new_seed(rng), chosen, base.start.guidance),
             end=None,
             alpha=0.0,
-            seed_image=_parent_image(parent),
+            seed_image=parent_image(parent),
         )
     raise InvalidRequest(f"Unknown action {action[:20]!r}.")

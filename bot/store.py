@@ -10,9 +10,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Final, Literal, Protocol
 
 from generation.types import ClipFiles, GenerationRequest
+
+ANY_GUILD: Final = "any"
+"""``recent_jobs(..., guild_id=ANY_GUILD)``: every server's jobs (tests and the operator only)."""
+AnyGuild = int | None | Literal["any"]
 
 
 class Status(enum.StrEnum):
@@ -43,6 +47,8 @@ class JobRecord:
     error: str | None = None
     files: ClipFiles | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status_message: tuple[int, int] | None = None
+    """``(channel_id, message_id)`` of the live status message, once there is one."""
 
     @property
     def display_id(self) -> str:
@@ -84,7 +90,11 @@ class JobStore(Protocol):
 
     async def job_for_message(self, message_id: int) -> JobRecord | None: ...
 
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]: ...
+    async def recent_jobs(
+        self, user_id: int, limit: int = 10, *, guild_id: AnyGuild = ANY_GUILD
+    ) -> list[JobRecord]:
+        """The user's newest jobs made in ``guild_id`` (``None``: in DMs)."""
+        ...
 
     async def active_jobs(self) -> list[JobRecord]: ...
 
@@ -101,6 +111,10 @@ class JobStore(Protocol):
     ) -> None: ...
 
     async def forget_post(self, message_id: int) -> None: ...
+
+    async def record_status_message(
+        self, job_id: str, *, channel_id: int, message_id: int
+    ) -> None: ...
 
     async def record_trigger(
         self,

@@ -8,12 +8,13 @@ reaction (or recovered after a restart) has no interaction at all and posts a re
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import discord
 
+from bot.fit import CONTENT, clip
 from bot.messages import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ChannelSurface:
         *,
         reply_to: discord.MessageReference | None = None,
         filesize_limit: int = DEFAULT_FILESIZE_LIMIT,
-        message: discord.Message | None = None,
+        message: discord.Message | discord.PartialMessage | None = None,
     ) -> None:
         self.channel = channel
         self.reply_to = reply_to
@@ -86,6 +87,17 @@ class ChannelSurface:
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         files = [upload.to_file() for upload in uploads]
+        content = clip(content, CONTENT)
+        if self.message is not None:
+            try:
+                self.message = await self.message.edit(
+                    content=content, attachments=files, view=view, allowed_mentions=NO_MENTIONS
+                )
+                return self.message
+            except discord.NotFound:
+                log.info("status message %s is gone; posting a new one", self.message.id)
+                self.message = None
+                files = [upload.to_file() for upload in uploads]  # a File is read once
         if self.message is None:
             extra: dict[str, Any] = {}
             if view is not None:
@@ -95,11 +107,35 @@ class ChannelSurface:
             self.message = await self.channel.send(
                 content, files=files, mention_author=False, allowed_mentions=NO_MENTIONS, **extra
             )
-        else:
-            self.message = await self.message.edit(
-                content=content, attachments=files, view=view, allowed_mentions=NO_MENTIONS
-            )
         return self.message
+
+
+class RememberedSurface:
+    """Tells ``remember`` where the job's status message is, each time it moves (first
+    shown, or reposted in the channel when the interaction token died), so that a restarted
+    bot edits the same message instead of posting a second one."""
+
+    def __init__(self, inner: Surface, remember: Callable[[int, int], Awaitable[None]]) -> None:
+        self.inner = inner
+        self.filesize_limit = inner.filesize_limit
+        self._remember = remember
+        self._where: tuple[int, int] | None = None
+
+    async def show(
+        self,
+        content: str,
+        *,
+        uploads: Sequence[Upload] = (),
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        message = await self.inner.show(content, uploads=uploads, view=view)
+        if message is not None and (message.channel.id, message.id) != self._where:
+            self._where = (message.channel.id, message.id)
+            try:
+                await self._remember(*self._where)
+            except Exception:
+                log.exception("could not remember status message %s", message.id)
+        return message
 
 
 class InteractionSurface:
@@ -129,7 +165,7 @@ class InteractionSurface:
         if self.fallback is None and not self.interaction.is_expired():
             try:
                 return await self.interaction.edit_original_response(
-                    content=content,
+                    content=clip(content, CONTENT),
                     attachments=[upload.to_file() for upload in uploads],
                     view=view,
                     allowed_mentions=NO_MENTIONS,

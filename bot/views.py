@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 
+from bot import fit
 from bot.replies import reply
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class RiffButton(
         )
         super().__init__(
             discord.ui.Button(
-                label=label,
+                label=fit.clip(label, fit.BUTTON_LABEL),
                 emoji=emoji,
                 style=style,
                 row=row,
@@ -152,8 +153,8 @@ class RemixModal(discord.ui.Modal, title="Remix"):
             label="Prompt",
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
-            default=prompt[:max_chars],
-            max_length=min(max_chars, 4000),
+            default=fit.clip(prompt, min(max_chars, fit.TEXT_INPUT_VALUE)),
+            max_length=min(max_chars, fit.TEXT_INPUT_VALUE),
             required=True,
         )
         self.strength: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(

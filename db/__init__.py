@@ -110,6 +110,7 @@ from db.queries import (
     queue_position,
     recent_jobs,
     record_post,
+    record_status_message,
     record_trigger,
     stats,
     triggers_for_message,
@@ -126,7 +127,7 @@ from db.radio import (
     update_radio_session,
 )
 from db.recovery import RecoveryReport, files_exist_checker, recover_interrupted
-from db.retention import CleanupReport, cleanup_outputs
+from db.retention import CleanupReport, cleanup_outputs, cleanup_uploads
 
 __all__ = [
     "CleanupReport",
@@ -157,6 +158,7 @@ __all__ = [
     "add_radio_clip",
     "async_url",
     "cleanup_outputs",
+    "cleanup_uploads",
     "clip_files",
     "create_job",
     "describe_clip",
@@ -184,6 +186,7 @@ __all__ = [
     "radio_clips",
     "recent_jobs",
     "record_post",
+    "record_status_message",
     "record_trigger",
     "recover_interrupted",
     "requeue_interrupted",

@@ -35,10 +35,18 @@ def job_by_message_stmt(message_id: int) -> Select[Job]:
 
 
 def recent_jobs_stmt(
-    user_id: int, *, limit: int = 10, guild_id: int | None = None, before_id: int | None = None
+    user_id: int,
+    *,
+    limit: int = 10,
+    guild_id: int | None = None,
+    dm: bool = False,
+    before_id: int | None = None,
 ) -> Select[Job]:
+    """``guild_id`` keeps one server's jobs; ``dm`` keeps only jobs made in DMs."""
     stmt = select(Job).where(Job.user_id == user_id)
-    if guild_id is not None:
+    if dm:
+        stmt = stmt.where(Job.guild_id.is_(None))
+    elif guild_id is not None:
         stmt = stmt.where(Job.guild_id == guild_id)
     if before_id is not None:
         stmt = stmt.where(Job.id < before_id)
@@ -104,10 +112,11 @@ def recent_jobs(
     *,
     limit: int = 10,
     guild_id: int | None = None,
+    dm: bool = False,
     before_id: int | None = None,
 ) -> list[Job]:
     """A user's jobs, newest first; ``before_id`` pages further back."""
-    stmt = recent_jobs_stmt(user_id, limit=limit, guild_id=guild_id, before_id=before_id)
+    stmt = recent_jobs_stmt(user_id, limit=limit, guild_id=guild_id, dm=dm, before_id=before_id)
     return list(session.scalars(stmt).all())
 
 
@@ -205,6 +214,17 @@ def record_post(
     post.purpose = purpose
     session.flush()
     return post
+
+
+def record_status_message(
+    session: Session, job_id: int, *, channel_id: int, message_id: int
+) -> None:
+    """Where the job's live status message is (it moves if a dead token forces a new one)."""
+    job = session.get(Job, job_id)
+    if job is not None:
+        job.status_channel_id = channel_id
+        job.status_message_id = message_id
+        session.flush()
 
 
 def posts_for_job(session: Session, job_id: int) -> list[Post]:

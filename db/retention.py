@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from db.models import Job, OutputFile, utcnow
+from db.models import ACTIVE_STATUSES, Job, OutputFile, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,41 @@ def cleanup_outputs(
     session.flush()
     if to_delete:
         _after_commit(session).append((to_delete, data_dir))
+    return report
+
+
+def cleanup_uploads(
+    session: Session,
+    uploads_dir: Path,
+    *,
+    older_than: timedelta,
+    now: datetime | None = None,
+) -> CleanupReport:
+    """Delete uploads (the bot's ``outputs/uploads``) older than ``older_than``.
+
+    An upload is kept while a queued or running job still reads it, whatever its age; a
+    finished job's result does not need it (remixes start from the result's own PNG).
+    """
+    report = CleanupReport()
+    if not uploads_dir.is_dir():
+        return report
+    cutoff = ((now or utcnow()) - older_than).timestamp()
+    active = session.scalars(select(Job.seed_image).where(Job.status.in_(ACTIVE_STATUSES)))
+    in_use = {Path(spec).resolve() for spec in active if spec}
+    for path in sorted(uploads_dir.iterdir()):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if not path.is_file() or stat.st_mtime >= cutoff or path.resolve() in in_use:
+            continue
+        try:
+            path.unlink()
+        except OSError as error:
+            log.warning("could not delete upload %s: %s", path, error)
+            continue
+        report.files.append(path)
+        report.bytes_freed += stat.st_size
     return report
 
 

@@ -274,6 +274,43 @@ def load_model(
     )
 
 
+def check_source(
+    source: str, *, revision: str | None = None, cache_dir: Path | None = None
+) -> None:
+    """A cheap look at ``source`` before anything depends on it (``riffbot run`` checks it
+    before logging in): a folder has every SD1.x piece, a file is a checkpoint, a hub id is
+    cached or can be downloaded (the hub answers). Raises ``ModelError`` saying what is
+    wrong. Nothing is loaded or downloaded; the full load may stay lazy.
+    """
+    text = source.strip()
+    if not text:
+        raise ModelError("No model given. " + _HINT_ALTERNATIVES)
+    if text.lower() == TINY:
+        return
+    path = Path(text).expanduser()
+    if path.is_dir():
+        check_folder(path)
+    elif path.is_file():
+        if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+            raise ModelError(f"{path} is a file but not a .safetensors or .ckpt checkpoint.")
+        if path.stat().st_size == 0:
+            raise ModelError(f"{path} is empty; download the checkpoint again.")
+    elif _looks_like_path(text) or not _HUB_ID.match(text):
+        raise ModelError(f"There is no model at {text!r}. " + _HINT_ALTERNATIVES)
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(
+            text, "model_index.json", cache_dir=cache_dir, revision=revision
+        )
+        if not isinstance(cached, str) and (hub_offline_by_env() or not hub_reachable()):
+            raise ModelError(
+                f"Cannot download {text}: this machine is offline (HF_HUB_OFFLINE is set or "
+                "huggingface.co is unreachable) and it is not in the local cache. "
+                + _HINT_ALTERNATIVES
+            )
+
+
 def _looks_like_path(text: str) -> bool:
     return (
         text.startswith((".", "/", "~", "\\"))

@@ -7,8 +7,12 @@ its revision, and the timings, so the clip can be made again or continued on ano
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,28 @@ from generation.results import GenerationResult
 from generation.types import ClipFiles, Mode
 
 FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def staged(*targets: Path) -> Iterator[tuple[Path, ...]]:
+    """Temporary names beside ``targets``, renamed onto them only if the block succeeds.
+
+    A result is there whole or not at all: when one file cannot be written (a full disk, a
+    bad bitrate), the others are removed instead of staying half a result. The temporary
+    names keep each target's suffix, since encoders pick the format from it.
+    """
+    token = uuid.uuid4().hex[:8]
+    temporary = tuple(
+        target.with_name(f".{target.stem}.{token}.partial{target.suffix}") for target in targets
+    )
+    try:
+        yield temporary
+        for source, target in zip(temporary, targets, strict=True):
+            os.replace(source, target)
+    finally:
+        for source in temporary:
+            with contextlib.suppress(OSError):
+                source.unlink(missing_ok=True)
 
 
 def clip_record(
@@ -49,7 +75,8 @@ def write_outputs(
     params: SpectrogramParams | None = None,
     loudness: LoudnessPolicy | None = None,
 ) -> ClipFiles:
-    """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` and ``stem.json``."""
+    """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` and ``stem.json``, all
+    or none (see :func:`staged`)."""
     from generation.audio import export_mp3
     from generation.codec import exif_tags, save_png
     from generation.loudness import finish
@@ -63,32 +90,33 @@ def write_outputs(
     params_json = folder / f"{stem}.json"
 
     timings = dict(result.timings)
-    started = time.perf_counter()
-    # The codec peak-normalises each clip; people compare clips by loudness, so the MP3 gets
-    # the one loudness policy (BS.1770 target, true-peak ceiling; wrapping around for loops).
-    loop = result.request.mode is Mode.LOOP
-    audio, _report = finish(result.audio, result.sample_rate, loudness, periodic=loop)
-    export_mp3(audio, result.sample_rate, mp3)
-    timings["mp3"] = time.perf_counter() - started
+    with staged(mp3, raw_png, picture_png, params_json) as (tmp_mp3, tmp_raw, tmp_pic, tmp_json):
+        started = time.perf_counter()
+        # The codec peak-normalises each clip; people compare clips by loudness, so the MP3
+        # gets the one loudness policy (BS.1770 target, true-peak ceiling; wrapping for loops).
+        loop = result.request.mode is Mode.LOOP
+        audio, _report = finish(result.audio, result.sample_rate, loudness, periodic=loop)
+        export_mp3(audio, result.sample_rate, tmp_mp3)
+        timings["mp3"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    raw = result.raw_image.copy()
-    exif = raw.getexif()
-    for tag, value in exif_tags(params, stereo=result.audio.shape[0] > 1).items():
-        exif[tag] = value
-    save_png(raw, raw_png)
-    result.picture.save(picture_png, format="PNG")
-    timings["png"] = time.perf_counter() - started
+        started = time.perf_counter()
+        raw = result.raw_image.copy()
+        exif = raw.getexif()
+        for tag, value in exif_tags(params, stereo=result.audio.shape[0] > 1).items():
+            exif[tag] = value
+        save_png(raw, tmp_raw)
+        result.picture.save(tmp_pic, format="PNG")
+        timings["png"] = time.perf_counter() - started
 
-    files = {
-        "mp3": mp3.name,
-        "raw_png": raw_png.name,
-        "picture_png": picture_png.name,
-        "params_json": params_json.name,
-    }
-    record = clip_record(result, files, params)
-    record["timings"] = {name: round(value, 6) for name, value in timings.items()}
-    params_json.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+        files = {
+            "mp3": mp3.name,
+            "raw_png": raw_png.name,
+            "picture_png": picture_png.name,
+            "params_json": params_json.name,
+        }
+        record = clip_record(result, files, params)
+        record["timings"] = {name: round(value, 6) for name, value in timings.items()}
+        tmp_json.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
     return ClipFiles(
         mp3=mp3,
         raw_png=raw_png,

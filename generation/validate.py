@@ -3,12 +3,17 @@ everything after can trust it; each rejection is a sentence the person can act o
 
 Validation is cheap on purpose (no model, no decoding): whether an upload is really audio is
 found out when it is decoded, and that failure is reported as ``InvalidRequest`` too.
+
+Importing this module costs no torch: the bot (which must not hold tensors) calls the same
+gate before it writes a job row.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,7 @@ MAX_GUIDANCE = 30.0
 MIN_WIDTH = 128
 MAX_WIDTH = 2048
 MAX_TRANSITION_CLIPS = 12
-WIDTH_MULTIPLE = LATENT_FACTOR * 8  # the UNet halves the latent three times
+WIDTH_MULTIPLE = LATENT_FACTOR * 8  # the VAE's factor times the UNet's three halvings
 NEEDS_END = frozenset({Mode.BLEND, Mode.RADIO})
 NEEDS_SOURCE = {
     Mode.EXTEND: "the clip to continue (its raw spectrogram PNG)",
@@ -57,10 +62,31 @@ def _integer(value: Any, name: str, low: int, high: int) -> int:
     return number
 
 
+# Bidirectional embeddings, overrides and isolates: they reorder the text around them when
+# it is posted (U+202E shows "3pm.exe" as "exe.mp3"), and a prompt never needs them.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(value: str) -> str:
+    """User text made safe to store and post: control characters become spaces, bidi
+    controls go, whitespace collapses; ``""`` when no visible character is left.
+
+    Zero-width and other format characters are kept inside visible text (emoji sequences
+    need ZWJ) but a text made only of them is empty: it would post as nothing at all.
+    """
+    spaced = "".join(
+        " " if unicodedata.category(ch) == "Cc" else ch for ch in _BIDI_CONTROLS.sub("", value)
+    )
+    text = " ".join(spaced.split())
+    if not any(unicodedata.category(ch) not in ("Cf", "Zs", "Mn", "Me") for ch in text):
+        return ""
+    return text
+
+
 def _prompt(value: Any, name: str, max_chars: int, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(f"The {name} must be text, not {type(value).__name__}.")
-    text = " ".join(value.replace("\x00", " ").split())
+    text = clean_text(value)
     if not text and not allow_empty:
         raise InvalidRequest(
             f"The {name} is empty: describe the music you want, e.g. 'lofi beat, warm piano'."
@@ -125,11 +151,15 @@ def _seed_names() -> frozenset[str]:
     return frozenset(SEED_IMAGE_NAMES)
 
 
-def validate_request(request: GenerationRequest, *, max_prompt_chars: int) -> GenerationRequest:
+def validate_request(
+    request: GenerationRequest, *, max_prompt_chars: int, check_sources: bool = True
+) -> GenerationRequest:
     """The request with prompts tidied and names canonical, or ``InvalidRequest`` saying why.
 
     Prompts longer than CLIP's 77 tokens but under ``max_prompt_chars`` are accepted; the
-    pipeline truncates them and adds a note to the result.
+    pipeline embeds them in 75-token chunks as Riffusion does. ``check_sources=False`` leaves
+    the seed image and mask alone: the bot checks before an upload is even downloaded, and
+    the engine checks again with the files in place.
     """
     if not isinstance(request, GenerationRequest):
         raise InvalidRequest("Not a generation request.")
@@ -151,9 +181,9 @@ def validate_request(request: GenerationRequest, *, max_prompt_chars: int) -> Ge
     clips = _integer(request.clips, "The number of clips", 1, MAX_TRANSITION_CLIPS)
     if clips > 1 and mode is not Mode.BLEND:
         raise InvalidRequest("Only a blend can be a transition track of several clips.")
-    seed_image = _seed_image(request.seed_image, mode)
+    seed_image = _seed_image(request.seed_image, mode) if check_sources else request.seed_image
     mask = request.mask
-    if mask is not None:
+    if mask is not None and check_sources:
         if not isinstance(mask, str) or not mask.strip():
             raise InvalidRequest("The mask must be a mask name or a PNG path.")
         mask = mask.strip()

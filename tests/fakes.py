@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.radio.store import SavedRadio
-from bot.store import GuildConfig, JobRecord, Recovered, Status
+from bot.store import ANY_GUILD, AnyGuild, GuildConfig, JobRecord, Recovered, Status
 from generation.radio_plan import RadioState
 from generation.types import (
     ClipFiles,
@@ -207,8 +207,14 @@ class MemoryStore:
         job_id = self.posts.get(message_id)
         return self.jobs.get(job_id) if job_id is not None else None
 
-    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]:
-        mine = [job for job in self.jobs.values() if job.user_id == user_id]
+    async def recent_jobs(
+        self, user_id: int, limit: int = 10, *, guild_id: AnyGuild = ANY_GUILD
+    ) -> list[JobRecord]:
+        mine = [
+            job
+            for job in self.jobs.values()
+            if job.user_id == user_id and (guild_id == ANY_GUILD or job.guild_id == guild_id)
+        ]
         return sorted(mine, key=lambda job: int(job.id), reverse=True)[:limit]
 
     async def active_jobs(self) -> list[JobRecord]:
@@ -236,6 +242,9 @@ class MemoryStore:
 
     async def forget_post(self, message_id: int) -> None:
         self.posts.pop(message_id, None)
+
+    async def record_status_message(self, job_id: str, *, channel_id: int, message_id: int) -> None:
+        self._set(job_id, status_message=(channel_id, message_id))
 
     async def record_trigger(
         self,

@@ -6,9 +6,9 @@ import discord
 from discord import app_commands
 
 from bot.actions import launch
-from bot.commands.common import find_job
 from bot.replies import reply
 from bot.requests import blend_request, clean_prompt, new_seed
+from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
 from generation.types import MAX_SEED, Endpoint, GenerationRequest
@@ -35,11 +35,12 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         length: app_commands.Range[int, 10, 30] | None = None,
     ) -> None:
         # Only "#12" names a job here: a bare "808" is a prompt (a drum machine), not job 808.
-        job_a = await find_job(services, a) if a.strip().startswith("#") else None
-        job_b = await find_job(services, b) if b.strip().startswith("#") else None
+        scope = Scope.of(interaction)
+        job_a = await find_job(services.store, a, scope) if a.strip().startswith("#") else None
+        job_b = await find_job(services.store, b, scope) if b.strip().startswith("#") else None
         for text, job in ((a, job_a), (b, job_b)):
             if job is None and text.strip().startswith("#"):
-                await reply(interaction, f"⚠️ There is no job {text.strip()[:20]}.")
+                await reply(interaction, unknown_job(text))
                 return
 
         def endpoint(

@@ -6,8 +6,9 @@ import discord
 from discord import app_commands
 
 from bot.actions import _cancel
-from bot.commands.common import find_job, recent_job_choices
+from bot.commands.common import recent_job_choices
 from bot.replies import reply
+from bot.scope import Scope, find_job, recent_in_scope, unknown_job
 from bot.services import Services
 
 
@@ -15,7 +16,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     async def job_choices(
         interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return await recent_job_choices(services, interaction.user.id, current)
+        return await recent_job_choices(services, Scope.of(interaction), current)
 
     @tree.command(name="cancel", description="Stop a queued or running job")
     @app_commands.describe(job="A job id like #12 (default: your newest active job)")
@@ -23,12 +24,16 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     async def cancel(
         interaction: discord.Interaction[Any], job: app_commands.Range[str, 1, 24] | None = None
     ) -> None:
+        scope = Scope.of(interaction)
         if job is not None:
-            found = await find_job(services, job)
+            found = await find_job(services.store, job, scope)
+            if found is None:
+                await reply(interaction, unknown_job(job))
+                return
         else:
-            mine = await services.store.recent_jobs(interaction.user.id, limit=25)
+            mine = await recent_in_scope(services.store, scope.user_id, scope, limit=25)
             found = next((item for item in mine if item.status.active), None)
-        if found is None:
-            await reply(interaction, "⚠️ No such job to cancel.")
-            return
+            if found is None:
+                await reply(interaction, "⚠️ You have no queued or running job here to cancel.")
+                return
         await _cancel(interaction, services, found)

@@ -6,28 +6,23 @@ from pathlib import Path
 import discord
 from discord import app_commands
 
-from bot.requests import parse_job_ref
+from bot.fit import CHOICE_NAME, clip
+from bot.scope import Scope, recent_in_scope
 from bot.services import Services
-from bot.store import JobRecord
 
 
 async def recent_job_choices(
-    services: Services, user_id: int, current: str
+    services: Services, scope: Scope, current: str
 ) -> list[app_commands.Choice[str]]:
-    """Autocomplete over the user's recent jobs, matching id or prompt text."""
+    """Autocomplete over the caller's recent jobs in this server, matching id or prompt text."""
     needle = current.strip().lstrip("#").casefold()
     choices = []
-    for job in await services.store.recent_jobs(user_id, limit=25):
+    for job in await recent_in_scope(services.store, scope.user_id, scope, limit=25):
         label = f"#{job.id} {job.status.value} · {job.request.start.prompt}"
         if needle and needle not in label.casefold():
             continue
-        choices.append(app_commands.Choice(name=label[:100], value=job.id))
+        choices.append(app_commands.Choice(name=clip(label, CHOICE_NAME), value=job.id))
     return choices[:25]
-
-
-async def find_job(services: Services, text: str) -> JobRecord | None:
-    job_id = parse_job_ref(text)
-    return await services.store.get_job(job_id) if job_id is not None else None
 
 
 async def save_attachment(attachment: discord.Attachment, target: Path) -> None:

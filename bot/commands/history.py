@@ -7,6 +7,7 @@ from discord import app_commands
 
 from bot import messages
 from bot.replies import reply
+from bot.scope import Scope, recent_in_scope
 from bot.services import Services
 
 
@@ -17,6 +18,6 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         interaction: discord.Interaction[Any], user: discord.User | None = None
     ) -> None:
         who = user or interaction.user
-        jobs = await services.store.recent_jobs(who.id, limit=10)
+        jobs = await recent_in_scope(services.store, who.id, Scope.of(interaction), limit=10)
         whose = "you" if who.id == interaction.user.id else messages.safe(who.display_name, 40)
         await reply(interaction, messages.history_text(jobs, whose))

@@ -72,4 +72,6 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
                     f"the limit is {config.max_audio_seconds:g} s."
                 )
 
-        await launch(interaction, build, before_run=save_upload)
+        await launch(
+            interaction, build, before_run=save_upload, names={str(target): audio.filename}
+        )

@@ -9,7 +9,8 @@ from discord import app_commands
 from bot.actions import launch
 from bot.commands.common import save_attachment
 from bot.replies import reply
-from bot.requests import check_seed_image, check_upload, riff_request
+from bot.requests import check_seed_image, check_upload, parent_image, riff_request
+from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
 from generation.types import MAX_SEED, GenerationError, GenerationRequest
@@ -55,8 +56,19 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         attachment: discord.Attachment | None = None,
     ) -> None:
         target: Path | None = None
+        source: JobRecord | None = None
+        if seed_image is not None and seed_image.strip().startswith("#"):
+            # "#12": start from an earlier clip of this server, like Vary does.
+            source = await find_job(services.store, seed_image, Scope.of(interaction))
+            if source is None:
+                await reply(interaction, unknown_job(seed_image))
+                return
         try:
-            chosen = check_seed_image(seed_image, services.seed_images)
+            chosen = (
+                parent_image(source)
+                if source is not None
+                else check_seed_image(seed_image, services.seed_images)
+            )
             if attachment is not None:
                 check_upload(
                     attachment.filename,
@@ -80,7 +92,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
                 negative=negative,
                 seed=seed,
                 seed_image=chosen,
-                steps=steps or cfg.default_steps,
+                steps=steps if steps is not None else cfg.default_steps,
                 strength=strength,
                 loop=loop,
             )
@@ -90,4 +102,9 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             assert target is not None
             await save_attachment(attachment, target)
 
-        await launch(interaction, build, before_run=save_upload if target is not None else None)
+        await launch(
+            interaction,
+            build,
+            before_run=save_upload if target is not None else None,
+            names={str(target): attachment.filename} if target and attachment else None,
+        )

@@ -24,6 +24,13 @@ def describe(config: GuildConfig, services: Services) -> str:
     )
 
 
+def check_range(name: str, value: int | None, high: int) -> None:
+    """Discord enforces the declared bounds, but a raw payload need not: refuse it clearly
+    here instead of failing in the database."""
+    if value is not None and not 1 <= value <= high:
+        raise GenerationError(f"{name} must be between 1 and {high}, got {value}.")
+
+
 def register(tree: app_commands.CommandTree, services: Services) -> None:
     group = app_commands.Group(
         name="settings",
@@ -61,6 +68,9 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         if not allowed(interaction):
             await reply(interaction, "⚠️ You need the Manage Server permission.")
             return
+        if not word.strip() or len(word) > 60:
+            await reply(interaction, "⚠️ A blocked word or phrase is 1 to 60 characters.")
+            return
         config = await load(interaction)
         words = tuple(dict.fromkeys((*config.blocked_words, word.strip().casefold())))
         await save(interaction, replace(config, blocked_words=words))
@@ -89,6 +99,14 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     ) -> None:
         if not allowed(interaction):
             await reply(interaction, "⚠️ You need the Manage Server permission.")
+            return
+        bot_wide = services.config
+        try:
+            check_range("Jobs per user", per_user, bot_wide.max_active_per_user)
+            check_range("The queue cap", queue, bot_wide.max_queue_length)
+            check_range("Default steps", steps, bot_wide.max_steps)
+        except GenerationError as error:
+            await reply(interaction, f"⚠️ {error}")
             return
         config = await load(interaction)
         updated = replace(

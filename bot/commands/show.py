@@ -6,8 +6,9 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.commands.common import find_job, recent_job_choices
+from bot.commands.common import recent_job_choices
 from bot.replies import reply
+from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services
 from bot.store import Status
 from bot.surfaces import InteractionSurface
@@ -17,7 +18,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     async def job_choices(
         interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return await recent_job_choices(services, interaction.user.id, current)
+        return await recent_job_choices(services, Scope.of(interaction), current)
 
     @tree.command(name="show", description="Post an earlier result again, with its buttons")
     @app_commands.describe(job="A job id like #12")
@@ -25,9 +26,9 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     async def show(
         interaction: discord.Interaction[Any], job: app_commands.Range[str, 1, 24]
     ) -> None:
-        found = await find_job(services, job)
+        found = await find_job(services.store, job, Scope.of(interaction))
         if found is None:
-            await reply(interaction, f"⚠️ There is no job {messages.safe(job, 24)}.")
+            await reply(interaction, unknown_job(job))
             return
         if found.status is not Status.DONE or found.files is None or not found.files.mp3.exists():
             await reply(interaction, messages.info_text(found))

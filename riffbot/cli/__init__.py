@@ -11,16 +11,23 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from riffbot.cli import bot, codec, db, generate, model, radio, web
+from riffbot.cli.errors import RUNTIME, USAGE, CliError, line, report, settings_problem
 
 GROUPS = (generate, radio, codec, model, db, bot, web)
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other failure (subcommands inherit this)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, line(f"{message} (see '{self.prog} --help')") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="riffbot", description="Text to music through spectrogram diffusion."
-    )
+    parser = Parser(prog="riffbot", description="Text to music through spectrogram diffusion.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
@@ -28,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     from riffbot.settings import Settings
 
     # transformers warns on every start that torchvision is missing for image processors we
@@ -36,10 +45,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args, Settings()))
+        settings = Settings()
+    except ValidationError as error:
+        return report(settings_problem(error), USAGE)
+    try:
+        return int(args.func(args, settings))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except CliError as error:
+        return report(str(error), error.code)
+    except Exception as error:
+        return report(explain(error), RUNTIME)
+
+
+def explain(error: Exception) -> str:
+    """One line for a failure no command explained itself; the likely causes are named."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from generation.types import GenerationError
+
+    if isinstance(error, GenerationError):
+        return str(error)
+    if isinstance(error, SQLAlchemyError):
+        cause = getattr(error, "orig", None) or error
+        return f"the database cannot be used ({type(cause).__name__}: {str(cause).splitlines()[0]})"
+    if isinstance(error, OSError):
+        where = f" '{error.filename}'" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    if os.environ.get("RIFFBOT_TRACEBACK"):
+        raise error
+    return f"unexpected {type(error).__name__}: {error} (set RIFFBOT_TRACEBACK=1 to see where)"
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from riffbot.cli.errors import BITRATE, check_output_file, report
 
 if TYPE_CHECKING:
     from riffbot.settings import Settings
@@ -37,13 +38,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i2a.add_argument(
         "--loop", action="store_true", help="reconstruct as a seamless loop (one hop longer)"
     )
-    i2a.add_argument("--bitrate", default="128k", help="MP3 bitrate (default 128k)")
+    i2a.add_argument(
+        "--bitrate", type=_bitrate, default="128k", help="MP3 bitrate such as 128k (default)"
+    )
     i2a.set_defaults(func=image_to_audio)
 
 
+def _bitrate(text: str) -> str:
+    if not BITRATE.match(text.strip().lower()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate such as 96k, 128k or 320k")
+    return text.strip().lower()
+
+
 def _fail(message: str) -> int:
-    print(f"riffbot: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    return report(message, EXIT_BAD_INPUT)
 
 
 def audio_to_image(args: argparse.Namespace, settings: Settings) -> int:
@@ -55,6 +63,9 @@ def audio_to_image(args: argparse.Namespace, settings: Settings) -> int:
     params = SpectrogramParams(stereo=bool(args.stereo))
     if args.output.suffix.lower() != ".png":
         return _fail(f"output must be a .png file, not {args.output.name}")
+    check_output_file(args.output)
+    if args.picture is not None:
+        check_output_file(args.picture)
     try:
         audio = load_audio(
             args.input,
@@ -65,11 +76,15 @@ def audio_to_image(args: argparse.Namespace, settings: Settings) -> int:
         image = codec.image_from_audio(audio, params)
     except InvalidRequest as exc:
         return _fail(str(exc))
-    codec.save_png(image, args.output)
-    if args.picture is not None:
-        from generation.picture import render_picture
+    from generation.outputs import staged
 
-        render_picture(image, params, title=args.input.name).save(args.picture)
+    targets = [args.output] if args.picture is None else [args.output, args.picture]
+    with staged(*targets) as temporary:
+        codec.save_png(image, temporary[0])
+        if args.picture is not None:
+            from generation.picture import render_picture
+
+            render_picture(image, params, title=args.input.name).save(temporary[1], format="PNG")
     seconds = audio.shape[1] / params.sample_rate
     print(f"{args.output}: {image.width}x{image.height} px from {seconds:.2f} s of audio")
     return 0
@@ -85,6 +100,7 @@ def image_to_audio(args: argparse.Namespace, settings: Settings) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in (".wav", ".mp3"):
         return _fail(f"output must be .wav or .mp3, not {args.output.name}")
+    check_output_file(args.output)
     try:
         image = codec.open_image(args.input)
         params = codec.params_from_image(image)
@@ -105,10 +121,13 @@ def image_to_audio(args: argparse.Namespace, settings: Settings) -> int:
     audio, _ = finish(
         audio, params.sample_rate, loudness_policy(settings), periodic=bool(args.loop)
     )
-    if suffix == ".mp3":
-        export_mp3(audio, params.sample_rate, args.output, bitrate=args.bitrate)
-    else:
-        write_wav(audio, params.sample_rate, args.output)
+    from generation.outputs import staged
+
+    with staged(args.output) as (temporary,):
+        if suffix == ".mp3":
+            export_mp3(audio, params.sample_rate, temporary, bitrate=args.bitrate)
+        else:
+            write_wav(audio, params.sample_rate, temporary)
     seconds = audio.shape[1] / params.sample_rate
     print(f"{args.output}: {seconds:.3f} s, {params.sample_rate} Hz, {audio.shape[0]} channel(s)")
     return 0

@@ -1,16 +1,18 @@
 """Database commands: ``riffbot db upgrade``, ``riffbot db history``, ``riffbot db cleanup``
 and ``riffbot show JOB_ID``.
 
-Every command first migrates the database (creating it when missing), as the bot does on
-start, so ``show`` and ``history`` never meet an old schema.
+``upgrade`` and ``cleanup`` migrate the database first (``upgrade`` creates it), as the bot
+does on start. ``show`` and ``history`` only read: they never create a database, and say so
+when there is none.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from riffbot.cli.errors import fail
 
 if TYPE_CHECKING:
     from db.engine import Database
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history.set_defaults(func=cmd_history)
 
     cleanup = commands.add_parser(
-        "cleanup", help="delete output files older than the retention setting"
+        "cleanup", help="delete output files and uploads older than the retention setting"
     )
     cleanup.add_argument(
         "--days", type=int, default=None, help="override RIFFBOT_OUTPUT_RETENTION_DAYS"
@@ -50,30 +52,46 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _open(settings: Settings) -> Database | None:
-    """The migrated database, or ``None`` after printing why not."""
-    from db.engine import Database
+def open_database(settings: Settings, *, create: bool = True) -> Database:
+    """The migrated database, or a one-line ``CliError`` saying why it cannot be used.
+
+    ``create=False`` (read-only commands) refuses a SQLite file that does not exist instead of
+    silently making an empty one where the operator did not expect it.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.engine import Database, safe_url, sqlite_path
     from db.migrate import DatabaseTooNew, upgrade
 
-    database = Database(settings.database_url)
+    url = settings.database_url
     try:
-        upgrade(database.url)
+        path = sqlite_path(url)
+    except SQLAlchemyError as error:
+        fail(f"RIFFBOT_DATABASE_URL is not a database URL ({error})")
+    if path is not None and not create and not path.exists():
+        fail(f"there is no database at {path} (nothing has run with these settings yet)", code=1)
+    if path is not None and path.is_dir():
+        fail(f"the database {path} is a folder, not a SQLite file", code=1)
+    database = Database(url)
+    try:
+        upgrade(url)
     except DatabaseTooNew as error:
         database.dispose()
-        print(f"error: {error}", file=sys.stderr)
-        return None
+        fail(str(error), code=1)
+    except (SQLAlchemyError, OSError) as error:
+        database.dispose()
+        cause = getattr(error, "orig", None) or error
+        detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        fail(f"the database {safe_url(url)} cannot be used: {detail}", code=1)
     return database
 
 
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from db.engine import safe_url
-    from db.migrate import DatabaseTooNew, upgrade
+    from db.migrate import head_revision
 
-    try:
-        revision = upgrade(settings.database_url)
-    except DatabaseTooNew as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    open_database(settings).dispose()
+    revision = head_revision()
     print(f"database {safe_url(settings.database_url)} is at revision {revision} (newest)")
     return 0
 
@@ -92,9 +110,7 @@ def _line(job: Job) -> str:
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from db.queries import recent_jobs
 
-    database = _open(settings)
-    if database is None:
-        return 1
+    database = open_database(settings, create=False)
     try:
         with database.session() as session:
             jobs = recent_jobs(session, args.user, limit=args.limit)
@@ -115,11 +131,8 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     try:
         job_id = parse_job_id(args.job_id)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    database = _open(settings)
-    if database is None:
-        return 1
+        fail(str(error))
+    database = open_database(settings, create=False)
     try:
         with database.session() as session:
             chain = lineage(session, job_id)
@@ -127,8 +140,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         database.dispose()
     if not chain:
-        print(f"error: there is no job #{job_id}", file=sys.stderr)
-        return 1
+        fail(f"there is no job #{job_id}", code=1)
     job = chain[0]
     rows = [
         ("job", job.display_id),
@@ -173,24 +185,26 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
-    from db.retention import cleanup_outputs
+    from db.retention import cleanup_outputs, cleanup_uploads
 
     days = settings.output_retention_days if args.days is None else args.days
     if days <= 0:
         print("retention is off (0 days): nothing deleted")
         return 0
-    database = _open(settings)
-    if database is None:
-        return 1
+    database = open_database(settings, create=False)
     try:
         with database.session() as session:
             report = cleanup_outputs(
                 session, older_than=timedelta(days=days), data_dir=settings.data_dir
             )
+            uploads = cleanup_uploads(
+                session, settings.outputs_dir / "uploads", older_than=timedelta(days=days)
+            )
     finally:
         database.dispose()
     print(
         f"deleted {len(report.files)} files ({report.bytes_freed} bytes) of "
-        f"{len(report.job_ids)} jobs; forgot {report.missing_rows} already missing"
+        f"{len(report.job_ids)} jobs; forgot {report.missing_rows} already missing; "
+        f"deleted {len(uploads.files)} uploads ({uploads.bytes_freed} bytes)"
     )
     return 0

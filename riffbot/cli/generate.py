@@ -17,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from riffbot.cli.errors import RUNTIME, USAGE, check_output_dir, report
+
 if TYPE_CHECKING:
     from generation.results import GenerationResult
     from generation.types import ClipFiles, GenerationRequest
@@ -160,9 +162,8 @@ class _Bar:
             self._bar.close()
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+def _fail(message: str, code: int = USAGE) -> int:
+    return report(message, code)
 
 
 def _run(
@@ -180,6 +181,7 @@ def _run(
         ]
     except InvalidRequest as error:
         return _fail(str(error))
+    check_output_dir(Path(args.out))  # before the model loads, not after generating
     model = _load(args, settings)
     if isinstance(model, int):
         return model
@@ -194,7 +196,7 @@ def _run(
     try:
         files = _write(result, Path(args.out))
     except OSError as error:
-        return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}")
+        return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}", RUNTIME)
     _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
     return 0
 
@@ -303,7 +305,12 @@ def extend_command(args: argparse.Namespace, settings: Settings) -> int:
     if not prompt:
         return _fail("Say what comes next with --prompt (or pass the clip's JSON record).")
     if args.seed is None and record:
-        args.seed = (int(record["request"]["start"]["seed"]) + 1) % 2**32
+        seed = record.get("request", {}).get("start", {}).get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            return _fail(
+                f"The clip record {args.parent} has no usable seed ({seed!r}); pass --seed N."
+            )
+        args.seed = (seed + 1) % 2**32
     request = _request(args, settings, "extend", prompt, source=str(parent))
     return _run(args, settings, [replace(request, extend_keep=args.keep)])
 

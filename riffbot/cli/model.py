@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from riffbot.cli.errors import check_output_dir, check_output_file, report
 
 if TYPE_CHECKING:
     from riffbot.settings import Settings
@@ -52,11 +53,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def make_tiny_command(args: argparse.Namespace, settings: Settings) -> int:
     from generation.tiny import NOISE_NOT_MUSIC, make_tiny
 
+    check_output_dir(args.directory)
     try:
         path = make_tiny(args.directory, seed=args.seed)
     except FileExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(str(exc), 1)
     print(f"Saved the tiny model to {path}")
     print(NOISE_NOT_MUSIC)
     print(f"Use it with: --model {path}")
@@ -70,12 +71,12 @@ def convert_command(args: argparse.Namespace, settings: Settings) -> int:
     from generation.models import check_folder
     from generation.types import ModelError
 
+    check_output_file(args.out)
     try:
         check_folder(args.folder)
         out = write_single_file(args.folder, args.out, dtype=torch.float16 if args.half else None)
     except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(str(exc), 1)
     print(f"Wrote {out} ({out.stat().st_size / 1024**2:.1f} MiB)")
     return 0
 
@@ -94,8 +95,7 @@ def check_command(args: argparse.Namespace, settings: Settings) -> int:
             allow_download=not args.offline,
         )
     except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(str(exc), 1)
     unet_params = sum(p.numel() for p in loaded.pipe.unet.parameters())
     print(f"model:     {loaded.model_id}" + (f" @ {loaded.revision}" if loaded.revision else ""))
     print(f"device:    {loaded.device} ({loaded.dtype})")

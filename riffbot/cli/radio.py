@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from riffbot.cli.errors import check_output_file, report
+
 if TYPE_CHECKING:
     from riffbot.settings import Settings
 
@@ -70,8 +72,8 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
 
     suffix = args.out.suffix.lower()
     if suffix not in (".wav", ".mp3"):
-        print("error: --out must end in .wav or .mp3", file=sys.stderr)
-        return 2
+        return report("--out must end in .wav or .mp3", 2)
+    check_output_file(args.out)  # before minutes of generation, not after
     seed = args.seed if args.seed is not None else random.randrange(0, 2**31)
     try:
         radio_settings = RadioSettings(
@@ -104,10 +106,11 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
         )
         data = pcm_to_mp3(pcm) if suffix == ".mp3" else pcm_to_wav(pcm)
     except GenerationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(data)
+        return report(str(exc), 1)
+    from generation.outputs import staged
+
+    with staged(args.out) as (temporary,):
+        temporary.write_bytes(data)
     print(f"Wrote {args.minutes:g} min of radio (seed {seed}) to {args.out}")
     return 0
 

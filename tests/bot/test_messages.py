@@ -43,3 +43,15 @@ def test_help_lists_every_reaction() -> None:
     text = messages.help_text(2)
     for emoji in messages.REACTIONS:
         assert emoji in text
+
+
+def test_failure_and_info_texts_never_show_a_stored_server_path() -> None:
+    from dataclasses import replace
+
+    job = replace(
+        _job("lofi"), error="The seed image '/srv/riffbot/outputs/uploads/1456.png' is empty."
+    )
+    for text in (messages.failed_text(job, job.error or ""), messages.info_text(job)):
+        assert "/srv/" not in text
+        assert "1456" not in text
+        assert "your file" in text

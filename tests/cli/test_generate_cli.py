@@ -165,7 +165,8 @@ def test_bad_input_and_missing_model_exit_2_with_a_message(
     not_a_folder = tmp_path / "taken"
     not_a_folder.write_text("a file where the output folder should go")
     assert main(["riff", "beat", "--model", "tiny", *FAST, "--out", str(not_a_folder)]) == 2
-    assert f"Could not write the clip to {not_a_folder}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"riffbot: error: the output folder '{not_a_folder}' is a file" in err
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_upgrade_creates_the_whole_schema_in_a_new_folder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a' / 'b' / 'riffbot.db'}"
-    assert migrate.upgrade(url) == migrate.head_revision() == "0001"
+    assert migrate.upgrade(url) == migrate.head_revision()
     engine = make_sync_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -47,7 +47,7 @@ def test_upgrade_is_idempotent_and_downgrade_round_trips(db_url: str) -> None:
     migrate.upgrade(db_url)
     command.downgrade(migrate.alembic_config(db_url), "base")
     assert migrate.current_revisions(db_url) == ()
-    assert migrate.upgrade(db_url) == "0001"
+    assert migrate.upgrade(db_url) == migrate.head_revision()
     migrate.check(db_url)
 
 
@@ -70,7 +70,7 @@ def test_env_py_honours_riffbot_database_url(
     config = Config(str(REPO / "alembic.ini"))
     command.upgrade(config, "head")
     command.check(config)
-    assert migrate.current_revisions(f"sqlite:///{target}") == ("0001",)
+    assert migrate.current_revisions(f"sqlite:///{target}") == (migrate.head_revision(),)
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(database: Database) -> None:
@@ -121,3 +121,28 @@ def test_the_migrations_folder_is_found_without_importing_it() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_0002_adds_the_status_message_to_existing_jobs(db_url: str) -> None:
+    config = migrate.alembic_config(db_url)
+    command.upgrade(config, "0001")
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO jobs (kind, status, priority, request, prompt, negative_prompt, "
+                "seed, alpha, steps, guidance, strength, scheduler, model_id, user_id, "
+                "created_at, attempts) VALUES ('riff', 'running', 0, '{}', 'old', '', 1, 0, "
+                "3, 7, 0.75, 'pndm', 'm', 5, '2026-11-30 10:00:00+00:00', 1)"
+            )
+        assert migrate.upgrade(db_url) == migrate.head_revision()
+        with engine.begin() as connection:
+            row = connection.exec_driver_sql(
+                "SELECT prompt, status_channel_id, status_message_id FROM jobs"
+            ).one()
+        assert tuple(row) == ("old", None, None)
+        command.downgrade(config, "0001")
+        columns = {c["name"] for c in inspect(engine).get_columns("jobs")}
+        assert "status_message_id" not in columns
+    finally:
+        engine.dispose()

@@ -87,8 +87,10 @@ def test_recent_jobs_are_a_users_newest_first_with_paging(database: Database) ->
                 now=at(minute),
             )
         create_job(s, riff("u2"), user_id=2, model_id="m", now=at(10))
+        create_job(s, riff("u1 dm"), user_id=1, model_id="m", now=at(11))
     with database.session() as s:
-        first = recent_jobs(s, 1, limit=3)
+        assert [j.prompt for j in recent_jobs(s, 1, dm=True)] == ["u1 dm"]
+        first = recent_jobs(s, 1, limit=3, before_id=7)
         assert [j.prompt for j in first] == ["u1 5", "u1 4", "u1 3"]
         more = recent_jobs(s, 1, limit=3, before_id=first[-1].id)
         assert [j.prompt for j in more] == ["u1 2", "u1 1", "u1 0"]

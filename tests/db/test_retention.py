@@ -98,3 +98,28 @@ async def test_cleanup_through_the_async_engine_deletes_after_commit(
     )
     assert len(report.files) == 4
     assert not any(path.exists() for path in report.files)
+
+
+def test_retention_covers_uploads_but_not_one_a_waiting_job_still_reads(
+    database: Database, tmp_path: Path
+) -> None:
+    import os
+
+    from db.models import utcnow
+    from db.retention import cleanup_uploads
+
+    uploads = tmp_path / "outputs" / "uploads"
+    uploads.mkdir(parents=True)
+    old, waiting, fresh = (uploads / name for name in ("1.wav", "2.wav", "3.png"))
+    for path in (old, waiting, fresh):
+        path.write_bytes(b"RIFF" + bytes(100))
+    month_ago = (utcnow() - timedelta(days=31)).timestamp()
+    for path in (old, waiting):
+        os.utime(path, (month_ago, month_ago))
+    with database.session() as s:
+        create_job(s, riff(seed_image=str(waiting)), user_id=1, model_id="m")  # still queued
+    with database.session() as s:
+        report = cleanup_uploads(s, uploads, older_than=timedelta(days=30))
+    assert report.files == [old]
+    assert report.bytes_freed == 104
+    assert sorted(p.name for p in uploads.iterdir()) == ["2.wav", "3.png"]

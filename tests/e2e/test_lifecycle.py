@@ -30,7 +30,9 @@ async def test_restart_with_a_job_in_flight_finishes_and_delivers_it(
     assert [s.job_id for s in fresh.submitted] == [job_id]
     assert fresh.submitted[0].request.start.seed == 7
     delivered = sim.message_for(job_id)
-    assert delivered.id != result.response.id  # posted to the channel: the old token is gone
+    # The status message of before the restart became the result: nothing posted twice.
+    assert delivered.id == result.response.id
+    assert [m.id for m in sim.channel.history() if f"`#{job_id}`" in m.content] == [delivered.id]
     assert [a.filename for a in delivered.attachments] == [
         f"riff-{job_id}.mp3",
         f"riff-{job_id}.png",
@@ -182,3 +184,29 @@ async def test_an_mp3_over_the_limit_is_reencoded_when_a_shrinker_is_set(
         sizes = {a.filename.rsplit(".", 1)[1]: a.size for a in result.response.attachments}
         assert sizes == {"mp3": 3 + 750, "png": 512}
         assert "re-encoded at a lower bitrate" in result.response.content
+
+
+async def test_restart_posts_anew_when_the_old_status_message_was_deleted(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    import discord
+
+    result = await sim.alice.slash(sim.channel, "riff", prompt="vanished status")
+    job_id = gated_runner.submitted[0].job_id
+    assert result.response is not None
+    old_id = result.response.id
+    mods = sim.guild.create_role("mods", permissions=discord.Permissions(manage_messages=True))
+    mod = sim.guild.add_member(sim.env.create_user("mod"), roles=[mods])
+    await mod.delete(result.response)
+
+    await sim.restart(GatedRunner(auto=True))
+    await sim.finish(job_id)
+    delivered = sim.message_for(job_id)
+    assert delivered.id != old_id
+    assert [a.filename for a in delivered.attachments] == [
+        f"riff-{job_id}.mp3",
+        f"riff-{job_id}.png",
+    ]
+    job = await sim.store.get_job(job_id)
+    assert job is not None
+    assert job.status_message == (sim.channel.id, delivered.id)

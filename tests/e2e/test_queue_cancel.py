@@ -105,7 +105,7 @@ async def test_cancel_command_defaults_to_your_newest_active_job(
 
     nothing = await sim.alice.slash(sim.channel, "cancel", job="#999")
     assert nothing.response is not None
-    assert "No such job" in nothing.response.content
+    assert "There is no job #999." in nothing.response.content
 
 
 async def test_engine_refusal_is_explained_not_swallowed(

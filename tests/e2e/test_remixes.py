@@ -235,3 +235,29 @@ async def test_a_refused_reaction_works_when_repeated_after_the_reason_is_gone(
     child = gated_runner.submitted[-1]
     assert child.owner == f"user:{sim.bob.id}"
     await sim.finish(child.job_id)
+
+
+async def test_toggling_a_refused_reaction_posts_one_refusal_per_reason_in_a_while(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    post = await _delivered(sim, gated_runner, "kalimba")
+    await sim.bob.slash(sim.channel, "riff", prompt="bob one")
+    await sim.bob.slash(sim.channel, "riff", prompt="bob two")
+    now = [1000.0]
+    sim.bot.remixer.clock = lambda: now[0]
+
+    def refusals(text: str) -> int:
+        return sum(text in m.content for m in sim.channel.history())
+
+    for _ in range(6):
+        await sim.bob.react(post, "🔁")
+        await sim.bob.unreact(post, "🔁")
+        await sim.bob.react(post, "🔀")  # a second reason is answered once too
+        await sim.bob.unreact(post, "🔀")
+    assert refusals("You already have 2 jobs") == 1
+    assert refusals("you have none yet") + refusals("You already have 2 jobs") == 2
+    assert len(gated_runner.submitted) == 3
+
+    now[0] += sim.bot.remixer.refusal_window_s  # a while later the reason may be said again
+    await sim.bob.react(post, "🔁")
+    assert refusals("You already have 2 jobs") == 2

@@ -49,3 +49,23 @@ def test_mp3_is_loudness_normalised_without_clipping(tmp_path: Path) -> None:
         else:
             assert level < -15.0
         assert true_peak_dbtp(decoded) < -0.5, name  # -1 dBTP plus MP3's own overshoot
+
+
+def test_staged_results_are_there_whole_or_not_at_all(tmp_path: Path) -> None:
+    from generation.outputs import staged
+
+    mp3, record = tmp_path / "c.mp3", tmp_path / "c.json"
+
+    def half_written() -> None:
+        with staged(mp3, record) as (a, _):
+            a.write_bytes(b"ID3")
+            raise OSError("cannot write the record")
+
+    with pytest.raises(OSError, match="cannot write the record"):
+        half_written()
+    assert list(tmp_path.iterdir()) == []
+    with staged(mp3, record) as (a, b):
+        a.write_bytes(b"ID3")
+        b.write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "c.mp3"]
+    assert mp3.read_bytes() == b"ID3"

@@ -114,3 +114,38 @@ def test_shipped_names_and_existing_files_pass(tmp_path: Path) -> None:
     assert check(riff(seed_image="og_beat", mask="keep_hihat")).mask == "keep_hihat"
     assert check(riff(mode=Mode.EXTEND, seed_image=str(png))).seed_image == str(png)
     assert check(riff(seed_image=None)).seed_image is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\u200b\u200c\u200d\u2060\ufeff", ""),  # zero-width only: nothing visible
+        ("\u202e\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061c", ""),  # bidi controls only
+        ("\x00\x07\x1b[31m\x7f\x85", "[31m"),  # C0/C1 controls become spaces
+        ("lofi\u202e beat", "lofi beat"),
+        ("drums \U0001f469\u200d\U0001f4bb", "drums \U0001f469\u200d\U0001f4bb"),
+        ("\u0301\u0301", ""),  # combining marks on nothing
+    ],
+)
+def test_clean_text_strips_controls_and_empties_invisible_text(raw: str, clean: str) -> None:
+    from generation.validate import clean_text
+
+    assert clean_text(raw) == clean
+    if not clean:
+        with pytest.raises(InvalidRequest, match="empty"):
+            check(riff(start=Endpoint(raw, 1)))
+
+
+def test_check_sources_false_leaves_files_for_later(tmp_path: Path) -> None:
+    remix = GenerationRequest(
+        mode=Mode.REMIX, start=Endpoint("organ", 1), seed_image=str(tmp_path / "later.wav")
+    )
+    with pytest.raises(InvalidRequest, match="not found"):
+        check(remix)
+    assert validate_request(remix, max_prompt_chars=LIMIT, check_sources=False).seed_image
+    with pytest.raises(InvalidRequest, match="seed must be between"):
+        validate_request(
+            replace(remix, start=Endpoint("organ", 2**64)),
+            max_prompt_chars=LIMIT,
+            check_sources=False,
+        )
