@@ -7,6 +7,7 @@ never shows up in a repr, a log line or a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +83,25 @@ class Settings(BaseSettings):
     radio_save_seconds: float = Field(default=25.0, gt=0.0, le=30.0)
     # Opus bitrate in kbit/s (at most the voice channel's bitrate; 96 is Discord's default).
     radio_bitrate_kbps: int = Field(default=96, ge=16, le=512)
+
+    # --- generation cluster (generation/fleet/, `riffbot serve`) ------------------------
+    # local: the in-process engine (nothing else needed); ray: replicas on a Ray Serve cluster.
+    engine: Literal["local", "ray"] = "local"
+    # ray://head:10001 or auto (a node of the cluster); empty starts a local Ray for trying.
+    ray_address: str | None = None
+    # The Serve application's name (several bots may share a cluster under different names).
+    ray_app_name: str = "riffbot"
+    # GPUs per replica (one replica per GPU); empty: 1 when the cluster has GPUs, else 0.
+    ray_num_gpus: float | None = Field(default=None, ge=0.0)
+    # Replicas: autoscaled between min and max on ongoing requests when max > min.
+    ray_min_replicas: int = Field(default=1, ge=1)
+    ray_max_replicas: int = Field(default=1, ge=1)
+    ray_target_ongoing_requests: float = Field(default=4.0, gt=0.0)
+    # Jobs one replica accepts at once (its engine's queue; more than engine_max_batch).
+    ray_max_ongoing_requests: int = Field(default=16, ge=1)
+    # Tries of one job when its replica dies under it; seconds between reconnection tries.
+    ray_max_attempts: int = Field(default=3, ge=1)
+    ray_reconnect_s: float = Field(default=5.0, gt=0.0)
 
     @property
     def outputs_dir(self) -> Path:

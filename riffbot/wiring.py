@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from bot.app import RiffBot
     from db import Database
     from generation.engine import Engine
+    from generation.fleet.runner import FleetRunner
     from generation.models import LoadedModel
     from generation.results import GenerationResult
     from riffbot.settings import Settings
@@ -55,9 +56,18 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
     )
 
 
+def build_runner(settings: Settings) -> Engine[LoadedModel, GenerationResult] | FleetRunner:
+    """The in-process engine (``RIFFBOT_ENGINE=local``) or the Ray Serve fleet's runner."""
+    if settings.engine == "ray":
+        from riffbot.fleet import build_fleet_runner
+
+        return build_fleet_runner(settings, build_engine)
+    return build_engine(settings)
+
+
 def build_bot(
     settings: Settings, *, sync_commands: bool | None = None
-) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult], Database]:
+) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult] | FleetRunner, Database]:
     """What ``riffbot run`` starts: the bot, its engine and its migrated database.
 
     Nothing is started: no login, no model load, no worker thread; the caller starts the
@@ -81,7 +91,7 @@ def build_bot(
     except BaseException:
         database.dispose()
         raise
-    engine = build_engine(settings)
+    engine = build_runner(settings)
     seed_images = default_seed_images()
     store = DbStore(
         database,

@@ -12,9 +12,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from riffbot.cli import bot, codec, db, generate, model, radio
+from riffbot.cli import bot, codec, db, generate, model, radio, serve
 
-GROUPS = (generate, radio, codec, model, db, bot)
+GROUPS = (generate, radio, codec, model, db, bot, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
