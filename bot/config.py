@@ -34,6 +34,9 @@ class BotConfig:
     progress_interval_s: float = 2.0
     dev_guild_id: int | None = None
     sync_commands: bool = True
+    # Discord shards this process runs (``None``: unsharded); see README "Scaling out".
+    shard_count: int | None = None
+    shard_ids: list[int] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BotConfig:
@@ -52,4 +55,6 @@ class BotConfig:
             progress_interval_s=settings.bot_progress_interval_s,
             dev_guild_id=settings.dev_guild_id,
             sync_commands=settings.bot_sync_commands,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,
         )

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     # Opus bitrate in kbit/s (at most the voice channel's bitrate; 96 is Discord's default).
     radio_bitrate_kbps: int = Field(default=96, ge=16, le=512)
 
+    # --- several bot processes (PostgreSQL; db/leases.py, bot/leases.py) ---------------
+    # Discord shards in all, and the ones this process runs (e.g. [0,1]); empty: unsharded.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] | None = None
+    # Seconds a job stays this process's without renewal (renewed every third of it).
+    job_lease_s: float = Field(default=60.0, gt=0.0)
+
     # --- generation cluster (generation/fleet/, `riffbot serve`) ------------------------
     # local: the in-process engine (nothing else needed); ray: replicas on a Ray Serve cluster.
     engine: Literal["local", "ray"] = "local"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bot.app import RiffBot
     from db import Database
+    from db.leases import Claim
     from generation.engine import Engine
     from generation.fleet.runner import FleetRunner
     from generation.models import LoadedModel
@@ -65,6 +66,21 @@ def build_runner(settings: Settings) -> Engine[LoadedModel, GenerationResult] | 
     return build_engine(settings)
 
 
+def job_claim(settings: Settings) -> Claim | None:
+    """Leases for several processes on one PostgreSQL; ``None`` on SQLite (one process, and
+    restart recovery takes everything at once, as it always did)."""
+    from db.engine import is_sqlite
+    from db.leases import Claim, Shards, process_owner
+
+    if is_sqlite(settings.database_url):
+        return None
+    shards = None
+    if settings.shard_count is not None:
+        ids = settings.shard_ids or list(range(settings.shard_count))
+        shards = Shards(settings.shard_count, ids)
+    return Claim(process_owner(), lease_s=settings.job_lease_s, shards=shards)
+
+
 def build_bot(
     settings: Settings, *, sync_commands: bool | None = None
 ) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult] | FleetRunner, Database]:
@@ -93,12 +109,14 @@ def build_bot(
         raise
     engine = build_runner(settings)
     seed_images = default_seed_images()
+    claim = job_claim(settings)
     store = DbStore(
         database,
         data_dir=settings.data_dir,
         model_id=settings.model,
         model_revision=settings.model_revision,
         shipped_seed_images=seed_images,
+        claim=claim,
     )
     config = BotConfig.from_settings(settings)
     if sync_commands is not None:
@@ -117,6 +135,11 @@ def build_bot(
             config=RadioConfig.from_settings(settings),
         )
     )
+    extensions = [radio]
+    if claim is not None:
+        from bot.leases import lease_keeper
+
+        extensions.append(lease_keeper(store, period_s=claim.lease_s / 3))
     bot = create_bot(
         BotDeps(
             runner=engine,
@@ -125,7 +148,7 @@ def build_bot(
             seed_images=seed_images,
             shrink=FfmpegShrinker(),
             probe=probe_duration,
-            extensions=[radio],
+            extensions=extensions,
         )
     )
     return bot, engine, database

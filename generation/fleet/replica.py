@@ -106,6 +106,13 @@ class EngineReplica:
         try:
             while True:
                 event = await queue.get()
+                # Behind a slow stream, send only the newest progress of each state: every
+                # event crosses the cluster, and a stale step is worth nothing to the caller.
+                while isinstance(event, Progress) and not queue.empty():
+                    newer = queue.get_nowait()
+                    if not (isinstance(newer, Progress) and newer.state == event.state):
+                        yield event
+                    event = newer
                 yield event
                 if isinstance(event, Done | Failed):
                     return

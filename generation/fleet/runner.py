@@ -150,13 +150,14 @@ class FleetRunner:
     async def _run(self, order: JobOrder, on_progress: ProgressCallback | None) -> Any:
         if order.job_id in self._jobs:
             raise GenerationError(f"Job {order.job_id} is already running.")
-        track = self._jobs[order.job_id] = _Track()
-        track.task = asyncio.ensure_future(self._drive(order, track, on_progress))
+        # The job runs in the caller's own task (no helper task), so whoever drives the caller
+        # (an event loop, SimCord) sees one wait; ``cancel`` cancels that task.
+        track = self._jobs[order.job_id] = _Track(task=asyncio.current_task())
         try:
-            return await track.task
+            return await self._drive(order, track, on_progress)
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if track.cancelled and (task is None or not task.cancelling()):
+            if track.cancelled and task is not None and task.uncancel() == 0:
                 raise JobCancelled(CANCELLED) from None
             raise
         finally:
