@@ -80,7 +80,7 @@ class FleetRunner:
         self._connect = connect
         self._max_attempts = max_attempts
         self._reconnect_s = reconnect_s
-        self._handle: Handle | None = None
+        self._handle: Any = None  # the streaming handle, once connected
         self._connecting: asyncio.Lock | None = None
         self._jobs: dict[str, _Track] = {}
 
@@ -181,7 +181,7 @@ class FleetRunner:
         while True:
             handle = await self._handle_or_wait(order.job_id, emit)
             attempt += 1
-            stream = handle.options(stream=True).run.remote(order)
+            stream = handle.run.remote(order)
             try:
                 async for event in stream:
                     if isinstance(event, Accepted):
@@ -213,8 +213,8 @@ class FleetRunner:
             finally:
                 stream.cancel()  # a no-op once it finished; carries a cancel to the replica
 
-    async def _handle_or_wait(self, job_id: str, emit: Callable[[Progress], None]) -> Handle:
-        """The cluster's handle; while it cannot be reached, say so once and keep trying."""
+    async def _handle_or_wait(self, job_id: str, emit: Callable[[Progress], None]) -> Any:
+        """The cluster's streaming handle; while it cannot be reached, say so once and retry."""
         told = False
         while True:
             if self._connecting is None:
@@ -222,7 +222,8 @@ class FleetRunner:
             async with self._connecting:
                 if self._handle is None:
                     try:
-                        self._handle = await asyncio.to_thread(self._connect)
+                        handle = await asyncio.to_thread(self._connect)
+                        self._handle = handle.options(stream=True)  # made once, reused
                     except Exception as error:
                         if not told:
                             log.warning("generation cluster unreachable: %s", error)

@@ -67,3 +67,16 @@ async def test_shards_on_postgresql_claim_with_a_lease_and_the_fleet_runs_genera
     finally:
         # Never logged in: an AutoShardedClient has nothing to close before it starts.
         database.dispose()
+
+
+def test_the_replicas_engine_factory_carries_no_discord_token(tmp_path: Path) -> None:
+    import pickle
+
+    from riffbot.fleet import ReplicaEngine
+    from riffbot.wiring import build_engine
+
+    settings = settings_for(tmp_path, discord_token="very-secret-token")
+    factory = ReplicaEngine.of(settings, build_engine)
+    assert factory.settings.discord_token is None
+    assert b"very-secret-token" not in pickle.dumps(factory)  # what Serve ships
+    assert settings.discord_token is not None  # the bot's own settings keep it
