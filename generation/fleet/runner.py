@@ -59,7 +59,7 @@ so it runs in a thread)."""
 
 @dataclass(eq=False)
 class _Track:
-    task: asyncio.Future[Any] | None = None
+    task: asyncio.Task[Any] | None = None  # the caller's task, which ``cancel`` cancels
     position: int | None = None
     replica: str | None = None
     cancelled: bool = False
@@ -91,11 +91,6 @@ class FleetRunner:
 
     def close(self, **_: Any) -> None:
         """Running jobs are the cluster's; their callers' tasks end with the event loop."""
-
-    async def aclose(self, **_: Any) -> None:
-        for track in list(self._jobs.values()):
-            if track.task is not None:
-                track.task.cancel()
 
     # --- the engine's faces ---------------------------------------------------------------
 
