@@ -1,4 +1,5 @@
-"""``riffbot serve`` deploys today's engine from settings onto the cluster; a bot's runner uses it.
+"""``riffbot serve`` deploys today's engine from settings onto the cluster; the bot and the radio
+use it through the runner.
 
 The replicas build their engine with ``riffbot.wiring.build_engine`` from the same settings
 (without the Discord token, which never travels to the cluster) and load the tiny model.
@@ -12,7 +13,7 @@ import pytest
 
 from generation.fleet.deploy import app_handle
 from generation.fleet.runner import FleetRunner
-from generation.types import Endpoint, GenerationRequest, Mode
+from generation.types import Endpoint, GenerationRequest, Mode, Priority
 from riffbot.cli import main
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -46,5 +47,11 @@ async def test_serve_deploys_the_settings_engine_and_jobs_run_on_it(
         assert files.mp3.read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
         assert files.duration_s == pytest.approx(1.28, abs=0.02)
         assert b'"prompt": "served"' in files.params_json.read_bytes()
+        # The radio's face: the raw result, audio in memory, at radio priority.
+        result = await runner.generate(
+            request, job_id="radio-1", owner="radio:1", priority=Priority.RADIO
+        )
+        assert result.sample_rate == 44100
+        assert result.audio.shape[-1] == pytest.approx(1.28 * 44100, rel=0.02)
     finally:
         serve.delete("cli-serve")
