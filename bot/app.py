@@ -11,6 +11,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -75,13 +76,14 @@ class RiffTree(app_commands.CommandTree["RiffBot"]):
 
 
 class RiffBot(commands.Bot):
-    def __init__(self, deps: BotDeps) -> None:
+    def __init__(self, deps: BotDeps, **client_options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
             allowed_mentions=NO_MENTIONS,
             tree_cls=RiffTree,
             help_command=None,
+            **client_options,
         )
         self.deps = deps
         self.services = Services(
@@ -131,5 +133,13 @@ class RiffBot(commands.Bot):
             log.info("re-submitted %d unfinished job(s) after a restart", len(jobs))
 
 
+class ShardedRiffBot(RiffBot, commands.AutoShardedBot):
+    """The same bot over discord.py's ``AutoShardedClient``: one process, some of the shards."""
+
+
 def create_bot(deps: BotDeps) -> RiffBot:
-    return RiffBot(deps)
+    """The bot; sharded when the config names shards (several processes share the guilds)."""
+    config = deps.config
+    if config.shard_count is None:
+        return RiffBot(deps)
+    return ShardedRiffBot(deps, shard_count=config.shard_count, shard_ids=config.shard_ids)

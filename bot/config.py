@@ -31,3 +31,6 @@ class BotConfig:
     progress_interval_s: float = 2.0
     dev_guild_id: int | None = None
     sync_commands: bool = True
+    # Discord shards this process runs (``None``: unsharded); see README "Scaling out".
+    shard_count: int | None = None
+    shard_ids: list[int] | None = None

@@ -38,6 +38,7 @@ from db import (
     update_guild_settings,
 )
 from db.jobs import OutputSpec
+from db.leases import Claim, renew_leases, take_lease
 from db.models import Job, Post
 from generation.types import ClipFiles, GenerationRequest, InvalidRequest
 
@@ -112,7 +113,11 @@ class DbStore:
         model_id: str,
         model_revision: str | None = None,
         shipped_seed_images: Collection[str] = (),
+        claim: Claim | None = None,
     ) -> None:
+        """``claim`` (several bot processes on one PostgreSQL): jobs this process accepts
+        carry its lease, and recovery takes only jobs whose lease lapsed (``db.leases``)."""
+        self.claim = claim
         self.database = database
         self.data_dir = data_dir
         self.model_id = model_id
@@ -171,6 +176,8 @@ class DbStore:
                 partner_id=_optional(partner_id),
                 action=action,
             )
+            if self.claim is not None:  # in the same transaction: never a job nobody keeps
+                take_lease(session, job.id, self.claim.owner, lease_s=self.claim.lease_s)
             session.refresh(job)  # load defaults and the (empty) outputs while attached
             return self._record(job)
 
@@ -302,13 +309,19 @@ class DbStore:
         except ValueError as error:
             raise InvalidRequest(str(error)) from None
 
+    async def renew_leases(self) -> int:
+        """Keep this process's active jobs its own; a no-op without ``claim``."""
+        if self.claim is None:
+            return 0
+        return await self._run(renew_leases, self.claim.owner, lease_s=self.claim.lease_s)
+
     async def recover(self) -> Recovered:
         checker = files_exist_checker(
             data_dir=self.data_dir, shipped_seed_images=self.shipped_seed_images
         )
 
         def run(session: Session) -> Recovered:
-            report = recover_interrupted(session, inputs_exist=checker)
+            report = recover_interrupted(session, inputs_exist=checker, claim=self.claim)
             session.flush()
             for job in (*report.requeued, *report.failed):
                 session.refresh(job)

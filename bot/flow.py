@@ -305,7 +305,8 @@ class Dispatcher:
         flow.position = position
         progress = flow.progress if flow.progress and flow.progress.state == "queued" else None
         eta_s = progress.eta_s if progress is not None else None
-        shown = Progress(flow.job.id, "queued", position=position, eta_s=eta_s)
+        note = progress.note if progress is not None else None
+        shown = Progress(flow.job.id, "queued", position=position, eta_s=eta_s, note=note)
         flow.editor.push(
             messages.status_text(flow.job, shown, flow.job.user_id),
             [],

@@ -105,7 +105,9 @@ def status_text(job: JobRecord, progress: Progress | None, user_id: int) -> str:
     if progress is None or progress.state == "queued":
         position = progress.position if progress is not None else None
         where = f"#{position} in the queue" if position else "in the queue"
-        return f"{head}\n⏳ Queued: {where}{eta(progress.eta_s if progress else None)}"
+        line = f"{head}\n⏳ Queued: {where}{eta(progress.eta_s if progress else None)}"
+        note = progress.note if progress is not None else None
+        return f"{line}\nℹ️ {safe(note, 300)}" if note else line
     if progress.state == "encoding":
         return f"{head}\n🎚️ Turning the spectrogram into sound…"
     percent = 0 if progress.total_steps <= 0 else 100 * progress.step // progress.total_steps

@@ -2,7 +2,7 @@
 
 Two bots on one SQLite file each take the other's running jobs for crash leftovers, run them
 again and overwrite each other's files. SQLite cannot arbitrate that, so the second process
-refuses to start. Several processes on one database need PostgreSQL with leases (not here).
+refuses to start. Several processes on one database need PostgreSQL with leases (db/leases.py).
 The lock is an OS file lock (``flock``) on ``<database>.lock``: the kernel drops it when the
 process dies, however it dies, so a crash never leaves a stale lock behind.
 """

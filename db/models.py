@@ -164,6 +164,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -217,6 +218,10 @@ class Job(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     outputs_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """Set when retention deleted the files; the row (and its parameters) stays."""
+    owner: Mapped[str | None] = mapped_column(String(200))
+    """The bot process looking after the job while it is active (see ``db.leases``)."""
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The owner renews this while it lives; once past, another process may claim the job."""
 
     outputs: Mapped[list[OutputFile]] = relationship(
         back_populates="job",

@@ -8,7 +8,7 @@ marked failed with a sentence the bot can send to the person who asked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.jobs import mark_failed, requeue_interrupted
+from db.leases import Claim, claim_expired
 from db.models import ACTIVE_STATUSES, Job, JobStatus
 
 MISSING_INPUTS = (
@@ -49,12 +50,23 @@ def recover_interrupted(
     *,
     inputs_exist: Callable[[Job], bool],
     max_attempts: int = MAX_ATTEMPTS,
+    claim: Claim | None = None,
 ) -> RecoveryReport:
-    """Re-queue or fail every job left queued or running; see the module docstring."""
+    """Re-queue or fail every job left queued or running; see the module docstring.
+
+    With ``claim`` (several processes on one database) only the jobs whose lease lapsed are
+    taken, locked and made ``claim.owner``'s; jobs other live processes keep are left alone.
+    """
     report = RecoveryReport()
-    pending = session.scalars(
-        select(Job).where(Job.status.in_(ACTIVE_STATUSES)).order_by(Job.created_at, Job.id)
-    ).all()
+    pending: Sequence[Job]
+    if claim is None:
+        pending = session.scalars(
+            select(Job).where(Job.status.in_(ACTIVE_STATUSES)).order_by(Job.created_at, Job.id)
+        ).all()
+    else:
+        pending = claim_expired(
+            session, claim.owner, lease_s=claim.lease_s, now=claim.now, shards=claim.shards
+        )
     for job in pending:
         if not inputs_exist(job):
             report.failed.append(mark_failed(session, job.id, MISSING_INPUTS))

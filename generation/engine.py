@@ -686,4 +686,7 @@ def pipeline_engine(
     engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
     engine_args.setdefault("batch_key", pipeline.batch_key)
     engine_args.setdefault("cost_steps", unet_passes)
-    return Engine(loader=loader, batch_runner=run, writer=write, **engine_args)
+    from generation.oom import guard_out_of_memory
+
+    batch_runner = guard_out_of_memory(run)  # out of GPU memory fails one batch, clearly
+    return Engine(loader=loader, batch_runner=batch_runner, writer=write, **engine_args)

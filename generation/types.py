@@ -97,6 +97,8 @@ class Progress:
     position: int | None = None
     eta_s: float | None = None
     preview_png: bytes | None = None
+    # Why a job waits, in words (the generation cluster is unreachable, a re-run after a fault).
+    note: str | None = None
 
 
 @dataclass(frozen=True)

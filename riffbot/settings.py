@@ -7,8 +7,9 @@ never shows up in a repr, a log line or a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "riffusion/riffusion-model-v1"
@@ -104,6 +105,37 @@ class Settings(BaseSettings):
     web_max_streams_per_client: int = Field(default=2, ge=1)
     # Take the client address from X-Forwarded-For (only behind your own reverse proxy).
     web_trust_forwarded: bool = False
+    # --- several bot processes (PostgreSQL; db/leases.py, bot/leases.py) ---------------
+    # Discord shards in all, and the ones this process runs (e.g. [0,1]); empty: unsharded.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] | None = None
+    # Seconds a job stays this process's without renewal (renewed every third of it).
+    job_lease_s: float = Field(default=60.0, gt=0.0)
+
+    # --- generation cluster (generation/fleet/, `riffbot serve`) ------------------------
+    # local: the in-process engine (nothing else needed); ray: replicas on a Ray Serve cluster.
+    engine: Literal["local", "ray"] = "local"
+    # ray://head:10001 or auto (a node of the cluster); empty starts a local Ray for trying.
+    ray_address: str | None = None
+    # The Serve application's name (several bots may share a cluster under different names).
+    ray_app_name: str = "riffbot"
+    # GPUs per replica (one replica per GPU); empty: 1 when the cluster has GPUs, else 0.
+    ray_num_gpus: float | None = Field(default=None, ge=0.0)
+    # Replicas: autoscaled between min and max on ongoing requests when max > min.
+    ray_min_replicas: int = Field(default=1, ge=1)
+    ray_max_replicas: int = Field(default=1, ge=1)
+    ray_target_ongoing_requests: float = Field(default=4.0, gt=0.0)
+    # Jobs one replica accepts at once (its engine's queue; more than engine_max_batch).
+    ray_max_ongoing_requests: int = Field(default=16, ge=1)
+    # Tries of one job when its replica dies under it; seconds between reconnection tries.
+    ray_max_attempts: int = Field(default=3, ge=1)
+    ray_reconnect_s: float = Field(default=5.0, gt=0.0)
+
+    @field_validator("shard_count", "shard_ids", "ray_address", "ray_num_gpus", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `.env.example` leaves these empty: an empty value means "not set", not "".
+        return None if value == "" else value
 
     @property
     def outputs_dir(self) -> Path:

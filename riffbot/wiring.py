@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from bot.config import BotConfig
     from bot.radio.controller import RadioConfig
     from db import Database
+    from db.leases import Claim
     from generation.engine import Engine
+    from generation.fleet.runner import FleetRunner
     from generation.loudness import LoudnessPolicy
     from generation.models import LoadedModel
     from generation.results import GenerationResult
@@ -88,6 +90,8 @@ def bot_config(settings: Settings) -> BotConfig:
         progress_interval_s=settings.bot_progress_interval_s,
         dev_guild_id=settings.dev_guild_id,
         sync_commands=settings.bot_sync_commands,
+        shard_count=settings.shard_count,
+        shard_ids=settings.shard_ids,
     )
 
 
@@ -114,9 +118,33 @@ def radio_config(settings: Settings) -> RadioConfig:
     )
 
 
+def build_runner(settings: Settings) -> Engine[LoadedModel, GenerationResult] | FleetRunner:
+    """The in-process engine (``RIFFBOT_ENGINE=local``) or the Ray Serve fleet's runner."""
+    if settings.engine == "ray":
+        from riffbot.fleet import build_fleet_runner
+
+        return build_fleet_runner(settings, build_engine)
+    return build_engine(settings)
+
+
+def job_claim(settings: Settings) -> Claim | None:
+    """Leases for several processes on one PostgreSQL; ``None`` on SQLite (one process, and
+    restart recovery takes everything at once, as it always did)."""
+    from db.engine import is_sqlite
+    from db.leases import Claim, Shards, process_owner
+
+    if is_sqlite(settings.database_url):
+        return None
+    shards = None
+    if settings.shard_count is not None:
+        ids = settings.shard_ids or list(range(settings.shard_count))
+        shards = Shards(settings.shard_count, ids)
+    return Claim(process_owner(), lease_s=settings.job_lease_s, shards=shards)
+
+
 def build_bot(
     settings: Settings, *, sync_commands: bool | None = None
-) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult], Database]:
+) -> tuple[RiffBot, Engine[LoadedModel, GenerationResult] | FleetRunner, Database]:
     """What ``riffbot run`` starts: the bot, its engine and its migrated database.
 
     Nothing is started: no login, no model load, no worker thread; the caller starts the
@@ -142,14 +170,16 @@ def build_bot(
     except BaseException:
         database.dispose()
         raise
-    engine = build_engine(settings)
+    engine = build_runner(settings)
     seed_images = SEED_IMAGE_NAMES
+    claim = job_claim(settings)
     store = DbStore(
         database,
         data_dir=settings.data_dir,
         model_id=settings.model,
         model_revision=settings.model_revision,
         shipped_seed_images=seed_images,
+        claim=claim,
     )
     config = bot_config(settings)
     signer = web_signer(settings) if settings.web_enabled else None
@@ -173,6 +203,10 @@ def build_bot(
     extensions = [radio]
     if signer is not None:
         extensions.append(web_extension(settings, database, engine, signer))
+    if claim is not None:
+        from bot.leases import lease_keeper
+
+        extensions.append(lease_keeper(store, period_s=claim.lease_s / 3))
     bot = create_bot(
         BotDeps(
             runner=engine,

@@ -41,3 +41,18 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.delenv("RIFFBOT_MODEL", raising=False)
     (tmp_path / ".env").write_text("RIFFBOT_MODEL=tiny\n")
     assert Settings().model == "tiny"
+
+
+def test_the_scaling_keys_left_empty_as_in_env_example_mean_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in ("RIFFBOT_RAY_NUM_GPUS", "RIFFBOT_RAY_ADDRESS", "RIFFBOT_SHARD_IDS"):
+        monkeypatch.setenv(key, "")
+    monkeypatch.setenv("RIFFBOT_SHARD_COUNT", "4")
+    settings = Settings()
+    assert settings.ray_num_gpus is None
+    assert settings.ray_address is None
+    assert settings.shard_ids is None
+    assert settings.shard_count == 4
+    assert settings.engine == "local"  # the embedded default

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from riffbot.cli import bot, codec, db, generate, model, radio, web
+from riffbot.cli import bot, codec, db, generate, model, radio, serve, web
 from riffbot.cli.errors import RUNTIME, USAGE, CliError, line, report, settings_problem
 
-GROUPS = (generate, radio, codec, model, db, bot, web)
+GROUPS = (generate, radio, codec, model, db, bot, web, serve)
 
 
 class Parser(argparse.ArgumentParser):

@@ -73,6 +73,7 @@ def test_env_py_honours_riffbot_database_url(
     assert migrate.current_revisions(f"sqlite:///{target}") == (migrate.head_revision(),)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(database: Database) -> None:
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

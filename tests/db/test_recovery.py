@@ -86,9 +86,10 @@ def test_a_job_running_when_the_process_is_sigkilled_is_requeued_and_completes(
         assert len(job.outputs) == 4
         assert all(o.resolve(data_dir).exists() for o in job.outputs)
         assert jobs_with_status(s, JobStatus.QUEUED, JobStatus.RUNNING) == []
-    with restarted.engine.connect() as connection:
-        assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
-        assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+    if restarted.url.get_backend_name() == "sqlite":  # PostgreSQL's WAL has no such check
+        with restarted.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+            assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
     restarted.dispose()
 
 

@@ -16,22 +16,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 
 from bot.config import BotConfig
 from bot.db_store import DbStore
-from generation.engine import CancelCheck, Engine, StepCallback, pipeline_engine
+from generation.engine import CancelCheck, Engine, StepCallback
 from generation.types import ClipFiles, GenerationRequest
+from tests.e2e.fleet_support import TinyEngine
 from tests.e2e.harness import WAIT_S, Sim, open_sim
 from tests.fakes import write_clip
 
 
-@pytest.fixture
-def tiny_engine(tiny_dir: Path) -> Iterator[Engine[Any, Any]]:
-    from generation.models import load_model
+@pytest.fixture(params=["local", "ray"])
+def tiny_engine(request: pytest.FixtureRequest, tiny_dir: Path) -> Iterator[Any]:
+    """The tiny model in the in-process engine, and in a Ray Serve replica (the fleet)."""
+    if request.param == "ray":
+        from ray import serve
 
-    engine = pipeline_engine(
-        lambda: load_model(str(tiny_dir), device="cpu", dtype="float32", progress=False),
-        max_per_owner=2,
-        max_queued=6,
-        progress_interval_s=0.0,
-    )
+        from generation.fleet.deploy import FleetConfig, app_handle, deploy
+        from generation.fleet.runner import FleetRunner
+
+        request.getfixturevalue("ray_cluster")
+        deploy(TinyEngine(str(tiny_dir)), FleetConfig(app_name="e2e-tiny"))
+        yield FleetRunner(lambda: app_handle("e2e-tiny"))
+        serve.delete("e2e-tiny")
+        return
+    engine = TinyEngine(str(tiny_dir))()
     yield engine
     engine.close(cancel_running=True)
 
@@ -43,7 +49,7 @@ def narrow(bot_config: BotConfig) -> BotConfig:
 
 
 async def test_riff_on_the_tiny_model_delivers_a_real_mp3_and_picture(
-    tiny_engine: Engine[Any, Any], store: DbStore, narrow: BotConfig
+    tiny_engine: Any, store: DbStore, narrow: BotConfig
 ) -> None:
     async with open_sim(tiny_engine, store, narrow) as sim:
         result = await sim.alice.slash(sim.channel, "riff", prompt="tiny noise", seed=3)
