@@ -34,7 +34,7 @@ async def test_the_embedded_default_has_no_shards_no_leases_and_the_local_engine
         assert not isinstance(bot, discord.AutoShardedClient)
         assert isinstance(engine, Engine)
         assert bot.services.store.claim is None  # type: ignore[attr-defined]
-        assert len(bot.deps.extensions) == 1  # the radio only
+        assert len(bot.deps.extensions) == 2  # the radio and the web companion; no lease keeper
     finally:
         await bot.close()
         engine.close()
