@@ -22,7 +22,14 @@ from tests.db.postgres import PostgresServer
 
 
 def settings_for(tmp_path: Path, **values: object) -> Settings:
-    return Settings(_env_file=None, model="tiny", data_dir=tmp_path / "data", **values)  # type: ignore[arg-type]
+    """The web companion stays off: these tests count the extensions scaling adds."""
+    return Settings(
+        _env_file=None,
+        model="tiny",
+        data_dir=tmp_path / "data",
+        web_enabled=False,
+        **values,  # type: ignore[arg-type]
+    )
 
 
 async def test_the_embedded_default_has_no_shards_no_leases_and_the_local_engine(
@@ -34,7 +41,7 @@ async def test_the_embedded_default_has_no_shards_no_leases_and_the_local_engine
         assert not isinstance(bot, discord.AutoShardedClient)
         assert isinstance(engine, Engine)
         assert bot.services.store.claim is None  # type: ignore[attr-defined]
-        assert len(bot.deps.extensions) == 2  # the radio and the web companion; no lease keeper
+        assert len(bot.deps.extensions) == 1  # the radio only
     finally:
         await bot.close()
         engine.close()
