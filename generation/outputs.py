@@ -21,7 +21,7 @@ FORMAT_VERSION = 1
 
 
 def clip_record(
-    result: GenerationResult, files: dict[str, str], params: SpectrogramParams
+    result: GenerationResult, files: dict[str, str | None], params: SpectrogramParams
 ) -> dict[str, Any]:
     """The JSON-ready description of a clip (what ``params_json`` holds)."""
     return {
@@ -47,7 +47,8 @@ def write_outputs(
     *,
     params: SpectrogramParams | None = None,
 ) -> ClipFiles:
-    """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` and ``stem.json``."""
+    """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` (when the result has a
+    picture) and ``stem.json``."""
     from generation.audio import export_mp3, normalize_loudness
     from generation.codec import exif_tags, save_png
 
@@ -74,13 +75,14 @@ def write_outputs(
     for tag, value in exif_tags(params, stereo=result.audio.shape[0] > 1).items():
         exif[tag] = value
     save_png(raw, raw_png)
-    result.picture.save(picture_png, format="PNG")
+    if result.picture is not None:
+        result.picture.save(picture_png, format="PNG")
     timings["png"] = time.perf_counter() - started
 
     files = {
         "mp3": mp3.name,
         "raw_png": raw_png.name,
-        "picture_png": picture_png.name,
+        "picture_png": picture_png.name if result.picture is not None else None,
         "params_json": params_json.name,
     }
     record = clip_record(result, files, params)
@@ -89,7 +91,7 @@ def write_outputs(
     return ClipFiles(
         mp3=mp3,
         raw_png=raw_png,
-        picture_png=picture_png,
+        picture_png=picture_png if result.picture is not None else None,
         params_json=params_json,
         duration_s=result.duration_s,
         timings=timings,
