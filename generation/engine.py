@@ -15,8 +15,12 @@ Threads and loops:
   (a ``call_soon_threadsafe`` hop); progress is hopped onto the caller's loop the same way, so a
   bot's callback may touch discord.py objects directly. Sync callers (the CLI) get progress on
   their own thread too: ``generate_sync`` pumps it from an inbox while it waits.
-* Writing files (MP3 encoding, PNGs) runs on a second thread so the model can start the next
-  batch while the previous one is being encoded.
+* Everything after the model's part can run beside it: a batch runner may return, for a
+  request, a ``concurrent.futures.Future`` of its result instead of the result (the real
+  pipeline does, for phase reconstruction and pictures in a process pool), and the worker picks
+  the next batch at once. A second thread, the delivery thread, waits for those futures in the
+  order the jobs ran, then writes files (MP3 encoding, PNGs), so results, progress and files
+  come out in the same order as before, and a failed post-processing fails that job only.
 
 Progress is throttled per job: the first event, the last step and state changes always go out;
 other steps at most once every ``progress_interval_s``. Previews are produced lazily, only for
@@ -73,9 +77,9 @@ CancelCheck = Callable[[], bool]
 """Returns ``True`` once the request should stop; the runner then yields ``JobCancelled``."""
 BatchRunner = Callable[
     [M, Sequence[GenerationRequest], Sequence[StepCallback], Sequence[CancelCheck]],
-    Sequence[R | BaseException],
+    Sequence["R | BaseException | concurrent.futures.Future[R]"],
 ]
-"""Runs requests as one batch; one result or exception per request, in order."""
+"""Runs requests as one batch; one result, exception or future result per request, in order."""
 Writer = Callable[[R, Path, str], ClipFiles]
 """Writes one result's files as ``out_dir/stem.*``."""
 
@@ -174,6 +178,7 @@ class Engine(Generic[M, R]):
         clock: Callable[[], float] = time.monotonic,
         autostart: bool = True,
         name: str = "riffbot-engine",
+        on_closed: Callable[[], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -188,6 +193,7 @@ class Engine(Generic[M, R]):
         self._clock = clock
         self._name = name
         self._autostart = autostart
+        self._on_closed = on_closed
         self._queue: FairQueue[_Job] = FairQueue(
             max_queued=max_queued,
             max_per_owner=max_per_owner,
@@ -216,7 +222,7 @@ class Engine(Generic[M, R]):
             if self._thread is not None:
                 return
             self._preload = preload
-            self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-writer")
+            self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-delivery")
             self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
             self._thread.start()
 
@@ -243,12 +249,15 @@ class Engine(Generic[M, R]):
             self._resolve(entry.payload, error=JobCancelled(SHUTTING_DOWN))
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the worker (up to ``timeout``), then for the file writer to drain."""
+        """Wait for the worker (up to ``timeout``), then for deliveries and writes to drain."""
         thread, encoder = self._thread, self._encoder
         if thread is not None:
             thread.join(timeout)
-        if encoder is not None and (thread is None or not thread.is_alive()):
-            encoder.shutdown(wait=True)
+        if thread is None or not thread.is_alive():
+            if encoder is not None:
+                encoder.shutdown(wait=True)
+            if self._on_closed is not None and self._closing:
+                self._on_closed()
 
     def close(
         self,
@@ -561,7 +570,11 @@ class Engine(Generic[M, R]):
 
         return on_step
 
-    def _settle(self, job: _Job, outcome: Any) -> None:
+    def _settle(self, job: _Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
+        if isinstance(outcome, concurrent.futures.Future):
+            assert self._encoder is not None
+            self._encoder.submit(self._deliver, job, outcome)
+            return
         if job.cancel_event.is_set():
             self._finish(job, error=JobCancelled(CANCELLED))
         elif isinstance(outcome, BaseException):
@@ -572,8 +585,19 @@ class Engine(Generic[M, R]):
             with self._lock:
                 job.phase = "encoding"
             self._emit(job, Progress(job.job_id, "encoding", job.total, job.total, position=0))
+            if on_delivery_thread:  # in turn: a later job's delivery must not overtake it
+                self._write(job, job.out_dir, outcome)
+                return
             assert self._encoder is not None
             self._encoder.submit(self._write, job, job.out_dir, outcome)
+
+    def _deliver(self, job: _Job, pending: concurrent.futures.Future[Any]) -> None:
+        """On the delivery thread: wait for a job's post-processing, then settle it in turn."""
+        try:
+            outcome = pending.result()
+        except Exception as exc:  # a post-processing failure (or a dead worker) fails this job
+            outcome = exc
+        self._settle(job, outcome, on_delivery_thread=True)
 
     def _write(self, job: _Job, out_dir: Path, result: Any) -> None:
         assert self._writer is not None
@@ -651,6 +675,7 @@ def pipeline_engine(
     params: SpectrogramParams | None = None,
     max_audio_seconds: float = 60.0,
     max_prompt_chars: int = 400,
+    post_workers: int | None = None,
     **engine_args: Any,
 ) -> Engine[LoadedModel, GenerationResult]:
     """An engine wired to the real pipeline and file writer.
@@ -658,19 +683,26 @@ def pipeline_engine(
     ``loader`` is typically ``lambda: load_model(settings.model, device=..., dtype=...)``; it
     runs in the worker. The worker also owns a ``PipelineCache`` (encoded seed images, prompt
     embeddings) next to the model, so a radio's og_beat is VAE-encoded once, not per clip.
+    Everything after the VAE (phase reconstruction, pictures, MP3s, files) runs in a pool of
+    ``post_workers`` processes (default: one per core) while the model's thread starts the
+    next batch; ``post_workers=0`` keeps it all on the model's thread (the serial path).
     ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
     """
     from generation import outputs, pipeline
+    from generation.post import post_process
     from generation.validate import validate_request
+    from generation.workers import PostPool
 
     cache = pipeline.PipelineCache()
+    pool = PostPool(post_workers) if post_workers != 0 else None
+    post = None if pool is None else partial(pool.submit, post_process)
 
     def run(
         model: LoadedModel,
         requests: Sequence[GenerationRequest],
         on_steps: Sequence[StepCallback],
         cancels: Sequence[CancelCheck],
-    ) -> Sequence[GenerationResult | BaseException]:
+    ) -> Sequence[GenerationResult | BaseException | concurrent.futures.Future[GenerationResult]]:
         return pipeline.run_batch(
             model,
             requests,
@@ -679,10 +711,13 @@ def pipeline_engine(
             params=params,
             cache=cache,
             max_audio_seconds=max_audio_seconds,
+            post=post,
         )
 
     def write(result: GenerationResult, out_dir: Path, stem: str) -> ClipFiles:
-        return outputs.write_outputs(result, out_dir, stem, params=params)
+        if pool is None:
+            return outputs.write_outputs(result, out_dir, stem, params=params)
+        return pool.run(outputs.write_outputs, result, out_dir, stem, params=params)
 
     def steps(request: GenerationRequest) -> int:
         strength = pipeline.effective_strength(request)
@@ -691,4 +726,6 @@ def pipeline_engine(
     engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
     engine_args.setdefault("batch_key", pipeline.batch_key)
     engine_args.setdefault("cost_steps", steps)
+    if pool is not None:
+        engine_args.setdefault("on_closed", pool.close)
     return Engine(loader=loader, batch_runner=run, writer=write, **engine_args)
