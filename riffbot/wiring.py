@@ -38,6 +38,20 @@ def load_model_from_settings(
     )
 
 
+def max_batch_for(settings: Settings) -> int:
+    """The configured batch limit, or the device's default; a device that is not there is
+    the model loader's error to report (in the worker, to the job), so it counts as CPU."""
+    if settings.engine_max_batch is not None:
+        return settings.engine_max_batch
+    from generation.models import default_max_batch, resolve_device
+    from generation.types import ModelError
+
+    try:
+        return default_max_batch(resolve_device(settings.device))
+    except ModelError:
+        return 1
+
+
 def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
     """The one engine the bot and the radio share; the model loads in its worker thread."""
     from generation.engine import pipeline_engine
@@ -46,7 +60,8 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
         lambda: load_model_from_settings(settings, progress=False),
         max_audio_seconds=settings.max_audio_seconds,
         max_prompt_chars=settings.max_prompt_chars,
-        max_batch=settings.engine_max_batch,
+        post_workers=settings.engine_post_workers,
+        max_batch=max_batch_for(settings),
         max_queued=settings.max_queue_length,
         max_per_owner=settings.max_active_jobs_per_user,
         max_per_radio_owner=settings.engine_max_radio_jobs_per_guild,

@@ -41,3 +41,17 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.delenv("RIFFBOT_MODEL", raising=False)
     (tmp_path / ".env").write_text("RIFFBOT_MODEL=tiny\n")
     assert Settings().model == "tiny"
+
+
+def test_empty_values_mean_the_default_and_the_batch_follows_the_device(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from riffbot.wiring import max_batch_for
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("RIFFBOT_ENGINE_MAX_BATCH=\nRIFFBOT_DEVICE=cpu\n")
+    settings = Settings()
+    assert settings.engine_max_batch is None
+    assert max_batch_for(settings) == 1  # CPU: batching measured no better
+    monkeypatch.setenv("RIFFBOT_ENGINE_MAX_BATCH", "3")
+    assert max_batch_for(Settings()) == 3
