@@ -286,6 +286,13 @@ class Engine(Generic[M, R]):
     def model_loaded(self) -> bool:
         return self._model_loaded
 
+    def write_files(self, result: R, out_dir: Path, stem: str) -> ClipFiles:
+        """Write a ``generate`` result's files with the engine's writer (blocking: call it off
+        the event loop). The radio keeps its clips this way, in the post-processing pool."""
+        if self._writer is None:
+            raise RuntimeError("this engine has no writer")
+        return self._writer(result, out_dir, stem)
+
     # --- the asyncio face (JobRunner) ------------------------------------------------
 
     async def render(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from generation.radio_frames import FramePump
 from generation.radio_plan import (
     MAX_UP_NEXT,
     RadioState,
@@ -191,9 +192,12 @@ class RadioStation:
         max_up_next: int = MAX_UP_NEXT,
         idle_wait: Callable[[Awaitable[Any]], Awaitable[Any]] | None = None,
         start_after: int = 1,
+        frames_ahead: int = 0,
     ) -> None:
         """``idle_wait`` wraps the prefetcher's wait for room in the buffer (default: none);
-        a simulated Discord uses it to mark that wait as intentional, not a hang."""
+        a simulated Discord uses it to mark that wait as intentional, not a hang.
+        ``frames_ahead`` > 0 renders that many frames ahead of the player on a thread of their
+        own (:class:`generation.radio_frames.FramePump`); 0 renders each frame in ``read()``."""
         if ahead < 1:
             raise GenerationError("The radio must keep at least one clip ahead.")
         self._generate = generate
@@ -220,6 +224,7 @@ class RadioStation:
         self._failures = 0
         self._pending_hooks: set[asyncio.Task[None]] = set()
         self._idle_wait = idle_wait
+        self._pump = FramePump(self.stream.read, ahead=frames_ahead) if frames_ahead else None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -237,6 +242,8 @@ class RadioStation:
                 await task
         if self._pending_hooks:
             await asyncio.gather(*self._pending_hooks, return_exceptions=True)
+        if self._pump is not None:
+            self._pump.stop()  # later reads render their frames themselves
 
     def pause(self) -> None:
         """No listeners: stop asking for clips (saves the GPU); the stream keeps its place."""
@@ -259,7 +266,7 @@ class RadioStation:
     # ------------------------------------------------------------------ listeners' side
     def read(self) -> bytes:
         """One 20 ms frame (3,840 bytes); safe to call from discord.py's player thread."""
-        frame = self.stream.read()
+        frame = self._pump.read() if self._pump is not None else self.stream.read()
         assert len(frame) == FRAME_BYTES
         return frame
 
@@ -461,20 +468,25 @@ def station_factory(
     crossfade_s: float = 0.05,
     history_s: float = 30.0,
     start_after: int = 2,
+    frames_ahead: int = 10,
+    write: Callable[[Any, Path, str], ClipFiles] | None = None,
 ) -> Callable[[RadioState, RadioHooks, str], RadioStation]:
     """What ``bot.radio.RadioDeps.make_station`` wants: one station per guild on the shared
-    engine, each clip's files kept under ``out_dir`` so its job can be shown and remixed.
-    Playback starts once ``start_after`` clips are ready (silence until then)."""
+    engine, each clip's files kept under ``out_dir`` (by ``write``, e.g. the engine's own
+    process-pool writer) so its job can be shown and remixed. Playback starts once
+    ``start_after`` clips are ready (silence until then); frames are rendered
+    ``frames_ahead`` ahead of the player."""
 
     def make(state: RadioState, hooks: RadioHooks, owner: str) -> RadioStation:
         return RadioStation(
-            engine_generator(engine, owner=owner, out_dir=out_dir),
+            engine_generator(engine, owner=owner, out_dir=out_dir, write=write),
             state,
             hooks=hooks,
             ahead=ahead,
             crossfade_s=crossfade_s,
             history_s=max(history_s, 1.0),
             start_after=start_after,
+            frames_ahead=frames_ahead,
         )
 
     return make

@@ -115,6 +115,7 @@ def build_bot(
                 out_dir=settings.outputs_dir / "radio",
                 ahead=settings.radio_ahead,
                 crossfade_s=settings.radio_crossfade_s,
+                write=engine.write_files,
             ),
             store=DbRadioStore(database),
             jobs=store,
