@@ -673,8 +673,13 @@ PostStage = Callable[[Decoded], "concurrent.futures.Future[GenerationResult]"]
 """Runs :func:`generation.post.post_process` somewhere else (a worker pool) and returns at once."""
 
 
-def phase_device(model: Any) -> str | None:
-    """Where Griffin-Lim runs: on the model's GPU when it has one, else the numpy path."""
+def phase_device(model: Any, phase: str = "auto") -> str | None:
+    """Where Griffin-Lim runs: ``auto`` on the model's GPU when it has one, else the numpy
+    path; ``numpy`` always the numpy path; any other value is a torch device for it."""
+    if phase == "numpy":
+        return None
+    if phase != "auto":
+        return phase
     device = torch.device(model.device)
     return str(device) if device.type == "cuda" else None
 
@@ -687,6 +692,7 @@ def _execute(
     params: SpectrogramParams,
     cache: PipelineCache,
     max_audio_seconds: float,
+    phase: str = "auto",
 ) -> list[Decoded | BaseException]:
     """The model's part of the batch (text, UNet, VAE), with one outcome per request: a
     failure in one request's set-up (a missing seed image, unreadable audio) or a cancellation
@@ -730,7 +736,7 @@ def _execute(
                     model_id=str(model.model_id),
                     model_revision=getattr(model, "revision", None),
                     latent=plan.items[-1].latent[0].float().cpu().numpy(),
-                    phase_device=phase_device(model),
+                    phase_device=phase_device(model, phase),
                     extra={
                         "denoise": denoise_s,
                         "denoise_per_step": denoise_s / passes,
@@ -762,6 +768,7 @@ def generate_batch(
     params: SpectrogramParams | None = None,
     cache: PipelineCache | None = None,
     max_audio_seconds: float = 60.0,
+    phase: str = "auto",
 ) -> list[GenerationResult]:
     """Generate every request, sharing UNet calls; results come back in request order.
 
@@ -771,6 +778,7 @@ def generate_batch(
     every step; ``preview(i)`` renders request ``i``'s latent as a small PNG without the VAE.
     ``should_cancel`` is polled before every step; once true the call raises ``JobCancelled``.
     The first failing request's error is raised; :func:`run_batch` returns them instead.
+    ``phase`` says where phase reconstruction runs (see :func:`phase_device`).
     """
     decoded = _execute(
         model,
@@ -780,6 +788,7 @@ def generate_batch(
         params or SpectrogramParams(),
         cache or PipelineCache(),
         max_audio_seconds,
+        phase,
     )
     results: list[GenerationResult] = []
     for outcome in map(_finish_here, decoded):
