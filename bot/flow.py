@@ -64,11 +64,9 @@ def choose_uploads(job: JobRecord, files: ClipFiles, limit: int) -> tuple[list[U
     """MP3 and picture when they fit the upload limit, else what fits, with a note saying so."""
     mp3 = Upload(f"riff-{job.id}.mp3", path=files.mp3)
     if files.picture_png is None:  # a radio clip: nothing to look at
-        return (
-            ([mp3], "")
-            if mp3.size <= limit
-            else ([], messages.too_big_note("MP3", mp3.size, limit))
-        )
+        if mp3.size <= limit:
+            return [mp3], ""
+        return [], messages.too_big_note("MP3", mp3.size, limit)
     picture = Upload(f"riff-{job.id}.png", path=files.picture_png)
     if mp3.size + picture.size <= limit:
         return [mp3, picture], ""

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from generation.models import LoadedModel
     from generation.params import SpectrogramParams
     from generation.results import GenerationResult
+    from generation.workers import PostPool
 
 log = logging.getLogger(__name__)
 
@@ -285,13 +286,6 @@ class Engine(Generic[M, R]):
     @property
     def model_loaded(self) -> bool:
         return self._model_loaded
-
-    def write_files(self, result: R, out_dir: Path, stem: str) -> ClipFiles:
-        """Write a ``generate`` result's files with the engine's writer (blocking: call it off
-        the event loop). The radio keeps its clips this way, in the post-processing pool."""
-        if self._writer is None:
-            raise RuntimeError("this engine has no writer")
-        return self._writer(result, out_dir, stem)
 
     # --- the asyncio face (JobRunner) ------------------------------------------------
 
@@ -683,6 +677,7 @@ def pipeline_engine(
     max_audio_seconds: float = 60.0,
     max_prompt_chars: int = 400,
     post_workers: int | None = None,
+    post_pool: PostPool | None = None,
     **engine_args: Any,
 ) -> Engine[LoadedModel, GenerationResult]:
     """An engine wired to the real pipeline and file writer.
@@ -691,17 +686,19 @@ def pipeline_engine(
     runs in the worker. The worker also owns a ``PipelineCache`` (encoded seed images, prompt
     embeddings) next to the model, so a radio's og_beat is VAE-encoded once, not per clip.
     Everything after the VAE (phase reconstruction, pictures, MP3s, files) runs in a pool of
-    ``post_workers`` processes (default: one per core) while the model's thread starts the
-    next batch; ``post_workers=0`` keeps it all on the model's thread (the serial path).
+    ``post_workers`` processes (default: one per core; or the ``post_pool`` given, which the
+    engine then closes with itself) while the model's thread starts the next batch;
+    ``post_workers=0`` keeps it all on the model's thread (the serial path).
     ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
     """
     from generation import outputs, pipeline
     from generation.post import post_process
     from generation.validate import validate_request
-    from generation.workers import PostPool
 
     cache = pipeline.PipelineCache()
-    pool = PostPool(post_workers) if post_workers != 0 else None
+    from generation.workers import PostPool as Pool
+
+    pool = post_pool or (Pool(post_workers) if post_workers != 0 else None)
     post = None if pool is None else partial(pool.submit, post_process)
 
     def run(

@@ -6,6 +6,7 @@ The model loader and the engine are configured here and nowhere else, so ``riffb
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from generation.engine import Engine
     from generation.models import LoadedModel
     from generation.results import GenerationResult
+    from generation.workers import PostPool
     from riffbot.settings import Settings
 
 
@@ -52,8 +54,20 @@ def max_batch_for(settings: Settings) -> int:
         return 1
 
 
-def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
-    """The one engine the bot and the radio share; the model loads in its worker thread."""
+def post_pool_for(settings: Settings) -> PostPool | None:
+    """The post-processing pool the settings ask for (its processes start on first use)."""
+    from generation.workers import PostPool
+
+    workers = settings.engine_post_workers
+    return None if workers == 0 else PostPool(workers)
+
+
+def build_engine(
+    settings: Settings, *, post_pool: PostPool | None = None
+) -> Engine[LoadedModel, GenerationResult]:
+    """The one engine the bot and the radio share; the model loads in its worker thread.
+    ``post_pool`` (default: the settings' own) does the post-processing, and the engine
+    closes it when it closes."""
     from generation.engine import pipeline_engine
 
     return pipeline_engine(
@@ -61,6 +75,7 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
         max_audio_seconds=settings.max_audio_seconds,
         max_prompt_chars=settings.max_prompt_chars,
         post_workers=settings.engine_post_workers,
+        post_pool=post_pool or post_pool_for(settings),
         max_batch=max_batch_for(settings),
         max_queued=settings.max_queue_length,
         max_per_owner=settings.max_active_jobs_per_user,
@@ -88,6 +103,7 @@ def build_bot(
     from bot.media import FfmpegShrinker, probe_duration
     from bot.radio import DbRadioStore, RadioConfig, RadioDeps, radio_extension
     from db import Database
+    from generation.outputs import write_outputs
     from generation.radio import pcm_to_mp3, station_factory
 
     database = Database(settings.database_url)
@@ -96,7 +112,8 @@ def build_bot(
     except BaseException:
         database.dispose()
         raise
-    engine = build_engine(settings)
+    pool = post_pool_for(settings)
+    engine = build_engine(settings, post_pool=pool)
     seed_images = default_seed_images()
     store = DbStore(
         database,
@@ -115,7 +132,7 @@ def build_bot(
                 out_dir=settings.outputs_dir / "radio",
                 ahead=settings.radio_ahead,
                 crossfade_s=settings.radio_crossfade_s,
-                write=engine.write_files,
+                write=None if pool is None else partial(pool.run, write_outputs),
             ),
             store=DbRadioStore(database),
             jobs=store,
