@@ -15,8 +15,9 @@ reconstruction, pictures, MP3s and files). Measured in one run:
    are prepared ahead of the player, as the bot's station_factory does.
 
 "Model thread busy" is model time (the sleeps, plus the tiny model's real text encoder, which is
-model work too) over the model thread's wall time from its first model call to its last, so
-100 % means it never did anything but model work.
+model work too) over the time the engine's worker spent running batches (``busy_seconds``: not
+the time it waited for work or for room in the post-processing stage), so 100 % means the model's
+thread did nothing but model work.
 
 Usage: ``.venv/bin/python benchmarks/throughput.py [--clips 48] [--serial-clips 16]``
 
@@ -52,13 +53,11 @@ PROMPTS = ("lofi hip hop piano", "funky bass groove", "ambient pads", "jazz drum
 
 
 class ModelClock:
-    """Model time spent on the model's thread, and the span from first to last model call."""
+    """Model time spent on the model's thread."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.busy = 0.0
-        self.first: float | None = None
-        self.last = 0.0
 
     def sleep(self, seconds: float) -> None:
         started = time.perf_counter()
@@ -68,16 +67,10 @@ class ModelClock:
     def count(self, started: float, ended: float) -> None:
         with self.lock:
             self.busy += ended - started
-            self.first = started if self.first is None else self.first
-            self.last = ended
 
     def reset(self) -> None:
         with self.lock:
-            self.busy, self.first, self.last = 0.0, None, 0.0
-
-    def busy_fraction(self) -> float:
-        span = self.last - (self.first or self.last)
-        return self.busy / span if span > 0 else 0.0
+            self.busy = 0.0
 
 
 class TimedTextEncoder:
@@ -210,13 +203,13 @@ def post_ceiling(model: Any, clips: int, workers: int, out: Path) -> float:
 async def stream(
     engine: Any, clips: int, out: Path, keep_going: asyncio.Event | None = None
 ) -> tuple[int, float]:
-    """Render ``clips`` riffs (and more while ``keep_going`` is unset) with 8 always queued;
+    """Render ``clips`` riffs (and more while ``keep_going`` is unset) with 16 in flight;
     returns the clips done and the seconds from the first submission to the last delivery."""
     started = time.perf_counter()
     pending: set[asyncio.Task[Any]] = set()
     done = submitted = 0
     while submitted < clips or (keep_going is not None and not keep_going.is_set()):
-        while len(pending) < 8:
+        while len(pending) < 16:
             job = f"clip{submitted}"
             pending.add(
                 asyncio.create_task(
@@ -281,6 +274,7 @@ async def pipelined(
     try:
         await warm(engine, out, args.workers)
         clock.reset()
+        worker_before = engine.busy_seconds
         radio_done = asyncio.Event()
 
         async def radio() -> dict[str, Any]:
@@ -294,8 +288,9 @@ async def pipelined(
         radio_task = asyncio.create_task(radio())
         done, seconds = await stream(engine, args.clips, out, radio_done)
         result = await radio_task
-        busy = clock.busy_fraction()
-        per_clip_outside = (clock.last - (clock.first or 0.0) - clock.busy) / max(done, 1)
+        worker = engine.busy_seconds - worker_before
+        busy = clock.busy / worker
+        per_clip_outside = (worker - clock.busy) / max(done, 1)
     finally:
         await engine.aclose()
     return done / seconds, busy, done, result, per_clip_outside
@@ -308,8 +303,9 @@ async def serial(
     try:
         await warm(engine, out, 1)
         clock.reset()
+        worker_before = engine.busy_seconds
         done, seconds = await stream(engine, args.serial_clips, out)
-        busy = clock.busy_fraction()
+        busy = clock.busy / (engine.busy_seconds - worker_before)
     finally:
         await engine.aclose()
     return done / seconds, busy

@@ -157,7 +157,9 @@ class Engine(Generic[M, R]):
     requests may share a batch (equal keys), at most ``max_batch`` at a time. Queue limits and
     the radio share are the ``FairQueue``'s (see ``generation.scheduling``). Without
     ``autostart`` jobs wait in the queue until ``start()`` (e.g. to re-queue a restored backlog
-    before the first pick).
+    before the first pick). A runner may return futures (post-processing elsewhere); at most
+    ``max_in_post`` of them are pending before the next pick waits; ``on_closed`` runs once
+    the engine has closed and drained (e.g. to close the post-processing pool).
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class Engine(Generic[M, R]):
         autostart: bool = True,
         name: str = "riffbot-engine",
         on_closed: Callable[[], None] | None = None,
+        max_in_post: int | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -195,6 +198,10 @@ class Engine(Generic[M, R]):
         self._name = name
         self._autostart = autostart
         self._on_closed = on_closed
+        self._max_in_post = max_in_post
+        self._in_post = 0
+        self.busy_seconds = 0.0
+        """Wall time the worker has spent running batches (not waiting), for benchmarks."""
         self._queue: FairQueue[_Job] = FairQueue(
             max_queued=max_queued,
             max_per_owner=max_per_owner,
@@ -478,16 +485,18 @@ class Engine(Generic[M, R]):
                     log.exception("preloading the model failed")
             while True:
                 with self._lock:
-                    while not self._queue.waiting_count() and not self._closing:
+                    while not (self._queue.waiting_count() and self._post_has_room()):
+                        if self._closing and not self._queue.waiting_count():
+                            return  # closing, and nothing (left) to finish
                         self._wake.wait()
-                    if not self._queue.waiting_count():
-                        return  # closing, and nothing (left) to finish
                     batch = [entry.payload for entry in self._queue.pick_batch(self._max_batch)]
                     for job in batch:
                         job.phase = "running"
                         job.batch_size = len(batch)
                     self._notify_positions()
+                started = time.perf_counter()
                 self._run_batch(batch)
+                self.busy_seconds += time.perf_counter() - started
         except BaseException:
             log.exception("the generation worker stopped unexpectedly")
             with self._lock:
@@ -574,6 +583,8 @@ class Engine(Generic[M, R]):
     def _settle(self, job: _Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
         if isinstance(outcome, concurrent.futures.Future):
             assert self._encoder is not None
+            with self._lock:
+                self._in_post += 1
             self._encoder.submit(self._deliver, job, outcome)
             return
         if job.cancel_event.is_set():
@@ -598,7 +609,17 @@ class Engine(Generic[M, R]):
             outcome = pending.result()
         except Exception as exc:  # a post-processing failure (or a dead worker) fails this job
             outcome = exc
+        with self._lock:
+            self._in_post -= 1
+            self._wake.notify_all()
         self._settle(job, outcome, on_delivery_thread=True)
+
+    def _post_has_room(self) -> bool:
+        """Backpressure (lock held): the model may run ahead of post-processing by at most
+        ``max_in_post`` jobs. More would not be faster, only later, and the fair queue, not
+        the pool's first-come order, should decide what runs next (a radio clip must not wait
+        behind a backlog the model made while the pool was busy)."""
+        return self._max_in_post is None or self._in_post < self._max_in_post
 
     def _write(self, job: _Job, out_dir: Path, result: Any) -> None:
         assert self._writer is not None
@@ -688,7 +709,8 @@ def pipeline_engine(
     Everything after the VAE (phase reconstruction, pictures, MP3s, files) runs in a pool of
     ``post_workers`` processes (default: one per core; or the ``post_pool`` given, which the
     engine then closes with itself) while the model's thread starts the next batch;
-    ``post_workers=0`` keeps it all on the model's thread (the serial path).
+    ``post_workers=0`` keeps it all on the model's thread (the serial path). The model runs
+    at most two jobs per pool worker ahead of post-processing (``max_in_post``).
     ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
     """
     from generation import outputs, pipeline
@@ -732,4 +754,5 @@ def pipeline_engine(
     engine_args.setdefault("cost_steps", steps)
     if pool is not None:
         engine_args.setdefault("on_closed", pool.close)
+        engine_args.setdefault("max_in_post", 2 * pool.workers)
     return Engine(loader=loader, batch_runner=run, writer=write, **engine_args)

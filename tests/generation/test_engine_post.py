@@ -154,3 +154,26 @@ async def test_cancel_during_post_processing_is_a_cancel_and_events_keep_their_o
     assert states.index("running") < states.index("encoding")
     assert "encoding" not in [p.state for p in seen["a"]]
     assert not (tmp_path / "a.mp3").exists()
+
+
+async def test_the_model_runs_at_most_max_in_post_jobs_ahead_of_post_processing() -> None:
+    runner = Deferring()
+    engine: Engine[str, FakeResult] = Engine(
+        loader=Loader(), batch_runner=runner, progress_interval_s=0.0, max_in_post=2
+    )
+    try:
+        jobs = [
+            asyncio.create_task(engine.generate(request(x), job_id=x, owner=f"u-{x}"))
+            for x in "abc"
+        ]
+        await runner.until_calls(2)
+        assert engine.position("c") == 1  # a and b are post-processing: c waits its turn
+        runner.complete("a")
+        await runner.until_calls(3)  # room again: c runs
+        runner.complete("b")
+        runner.complete("c")
+        done = await asyncio.wait_for(asyncio.gather(*jobs), WAIT_S)
+        assert [r.label for r in done] == ["a", "b", "c"]
+        assert engine.busy_seconds > 0.0
+    finally:
+        engine.close(cancel_running=True, timeout=WAIT_S)
