@@ -177,3 +177,35 @@ async def test_the_model_runs_at_most_max_in_post_jobs_ahead_of_post_processing(
         assert engine.busy_seconds > 0.0
     finally:
         engine.close(cancel_running=True, timeout=WAIT_S)
+
+
+async def test_radio_clips_of_several_servers_share_one_batch() -> None:
+    from generation.types import Priority
+    from tests.generation.test_engine import by_negative_prompt
+
+    runner = StandInRunner()
+    engine: Engine[str, FakeResult] = Engine(
+        loader=Loader(),
+        batch_runner=runner,
+        batch_key=by_negative_prompt,
+        max_batch=4,
+        autostart=False,
+    )
+    try:
+        jobs = [
+            asyncio.create_task(
+                engine.generate(
+                    request(f"radio{g}"),
+                    job_id=f"r{g}",
+                    owner=f"radio:{g}",
+                    priority=Priority.RADIO,
+                )
+            )
+            for g in range(3)
+        ]
+        await asyncio.sleep(0)  # let the three submissions reach the queue
+        engine.start()
+        await asyncio.wait_for(asyncio.gather(*jobs), WAIT_S)
+    finally:
+        engine.close(timeout=WAIT_S)
+    assert runner.batches == [("radio0", "radio1", "radio2")]
