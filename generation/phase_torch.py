@@ -15,6 +15,7 @@ pocketfft does not (see the numpy module's notes).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -92,6 +93,14 @@ class _TorchStft:
         return torch.roll(folded.reshape(channels, wraps, n).sum(dim=1), -self.half, dims=1)
 
 
+@functools.lru_cache(maxsize=8)
+def _device_pinv(params: SpectrogramParams, settings: PhaseSettings, device: str) -> Any:
+    """The plan's pseudo-inverse on the device, copied there once, not once per clip."""
+    import torch
+
+    return torch.from_numpy(plan_for(params, settings).pinv).to(device)
+
+
 def reconstruct_torch(
     mel: np.ndarray,
     params: SpectrogramParams,
@@ -112,7 +121,7 @@ def reconstruct_torch(
     channels, _, frames = mel.shape
     scale = float(mel.max())
     mel_t = torch.from_numpy(np.ascontiguousarray(mel / scale if scale > 0 else mel))
-    pinv = torch.from_numpy(plan.pinv).to(target)
+    pinv = _device_pinv(params, cfg, str(target))
     lin = torch.matmul(pinv, mel_t.to(target, torch.float32)).clamp_min(0.0)  # (C, F, T)
     active = plan.active_bins
     rng = np.random.default_rng(cfg.seed)
