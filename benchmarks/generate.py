@@ -9,8 +9,14 @@ UNet passes and says so.
 CUDA mode (``--device cuda``): SD1.5-sized random weights in fp16 (or ``--model`` for a real
 checkpoint), 512x512, img2img from og_beat at strength 0.75, 50 PNDM steps, CFG 7, the way the
 engine runs them (one ``PipelineCache``, so og_beat is VAE-encoded once, prompts are new every
-clip); seconds per clip at batch 1, 2 and 4. MP3 encoding is reported but not counted in
-seconds per clip: the engine writes files on a second thread while the next batch runs.
+clip); seconds per clip at batch 1, 2 and 4, phase reconstruction in torch on the GPU (the
+pipeline's default there; ``--phase numpy`` for the CPU path). Two figures: the whole clip
+(model + post-processing, as one request alone sees it) and the model's part only (what the
+engine's throughput is bound by once post-processing runs beside it in its pool). MP3
+encoding is reported but not counted: the engine writes files off the model's thread.
+
+``--batched`` runs that same CUDA code path on the CPU (e.g. ``--device cpu --model tiny
+--batched --phase cpu --steps 10``), so it can be checked on a machine without a GPU.
 
 Usage::
 
@@ -108,7 +114,7 @@ def sync(model: Any) -> None:
 
 
 def run(
-    model: Any, batch: Sequence[Any], cache: Any, out: Path | None
+    model: Any, batch: Sequence[Any], cache: Any, out: Path | None, phase: str = "auto"
 ) -> tuple[float, dict[str, float]]:
     """One batch through ``generate_batch``; wall seconds and the first result's stage times."""
     from generation.outputs import write_outputs
@@ -116,10 +122,15 @@ def run(
 
     sync(model)
     started = time.perf_counter()
-    results = generate_batch(model, batch, cache=cache)
+    results = generate_batch(model, batch, cache=cache, phase=phase)
     sync(model)
     wall = time.perf_counter() - started
     timings = dict(results[0].timings)
+    # the model's thread's share of the batch: the shared denoise + every request's own stages
+    own = ("text", "vae_encode", "vae_decode")
+    timings["model_s"] = timings["denoise"] + sum(
+        r.timings.get(k, 0.0) for r in results for k in own
+    )
     if out is not None:
         files = write_outputs(results[0], out, f"bench{time.monotonic_ns()}")
         timings["mp3"] = files.timings["mp3"]
@@ -201,35 +212,54 @@ def cpu(args: argparse.Namespace, workdir: Path) -> tuple[str, float]:
     return "cpu", clip
 
 
-def cuda(args: argparse.Namespace, workdir: Path) -> tuple[str, float]:
+def batched(args: argparse.Namespace, workdir: Path) -> tuple[str, float]:
+    """The GPU figures: seconds per clip by batch size, torch phase path on the device."""
     import torch
 
-    from generation.pipeline import PipelineCache
+    from generation.pipeline import PipelineCache, phase_device
 
-    name = torch.cuda.get_device_name(0)
-    print(f"CUDA: {name}, torch {torch.__version__}, dtype {args.dtype}")
-    model = load(args.model or "sd15-random", "cuda", args.dtype, workdir)
+    if args.device == "cuda":
+        name = torch.cuda.get_device_name(0)
+        print(f"CUDA: {name}, torch {torch.__version__}, dtype {args.dtype}")
+    else:
+        name = "cpu-batched"
+        print(f"the CUDA code path on the CPU, torch {torch.__version__}, dtype {args.dtype}")
+    if args.model == "tiny":
+        from generation.tiny import make_tiny
+
+        make_tiny(workdir / "tiny")
+    model = load(args.model or "sd15-random", args.device, args.dtype, workdir)
+    where = phase_device(model, args.phase)
+    print(f"phase reconstruction: {'torch on ' + where if where else 'numpy on the CPU'}")
     cache = PipelineCache()  # as in the engine: og_beat encoded once, prompts new every clip
     seed = 1000
     per_clip: dict[int, float] = {}
+    model_only: dict[int, float] = {}
     for size in args.batches:
-        run(model, requests(size, args.steps, seed), cache, None)  # warm-up at this shape
+        run(model, requests(size, args.steps, seed), cache, None, args.phase)  # warm-up
         seed += size
-        walls = []
+        walls, models = [], []
         for _ in range(args.repeats):
-            wall, stages = run(model, requests(size, args.steps, seed), cache, workdir / "out")
+            batch = requests(size, args.steps, seed)
+            wall, stages = run(model, batch, cache, workdir / "out", args.phase)
             seed += size
             walls.append(wall)
+            models.append(stages["model_s"])
             if size == args.batches[0]:
                 show(f"batch {size}", args.steps, stages)
         wall = statistics.median(walls)
         clip = per_clip[size] = wall / size
+        model_clip = model_only[size] = statistics.median(models) / size
         print(
             f"batch {size}: {wall:.3f} s per batch, {clip:.3f} s/clip, {1 / clip:.2f} clips/s, "
-            f"real-time factor {CLIP_SECONDS / clip:.1f}"
+            f"real-time factor {CLIP_SECONDS / clip:.1f}; model's part {model_clip:.3f} s/clip "
+            f"(real-time factor {CLIP_SECONDS / model_clip:.1f} with post-processing beside it)"
         )
-    best = min(per_clip, key=lambda b: per_clip[b])
-    print(f"best throughput: batch {best}, real-time factor {CLIP_SECONDS / per_clip[best]:.1f}")
+    best = min(model_only, key=lambda b: model_only[b])
+    print(
+        f"best throughput: batch {best}, real-time factor {CLIP_SECONDS / per_clip[best]:.1f} "
+        f"whole clips, {CLIP_SECONDS / model_only[best]:.1f} model's part"
+    )
     return name.replace(" ", "-"), per_clip[args.batches[0]]
 
 
@@ -244,10 +274,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="CUDA: PNDM steps (Riffusion: 50)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--batched", action="store_true", help="the CUDA code path on --device")
+    parser.add_argument(
+        "--phase", default="auto", help="auto (torch on a GPU), numpy, or a torch device"
+    )
     args = parser.parse_args(argv)
     args.dtype = args.dtype or ("float16" if args.device == "cuda" else "float32")
     with tempfile.TemporaryDirectory(prefix="riffbot-bench-") as tmp:
-        device, seconds = (cuda if args.device == "cuda" else cpu)(args, Path(tmp))
+        use_batched = args.device == "cuda" or args.batched
+        device, seconds = (batched if use_batched else cpu)(args, Path(tmp))
     print(f"generate: {device} {seconds:.3f} s/clip, real-time factor {CLIP_SECONDS / seconds:.3g}")
     return 0
 

@@ -121,7 +121,9 @@ class _StandInVoiceClient:
             self.sizes.append(len(data))
 
 
-async def realtime_run(seconds: float, generator: Any, label: str) -> dict[str, Any]:
+async def realtime_run(
+    seconds: float, generator: Any, label: str, *, frames_ahead: int = 0
+) -> dict[str, Any]:
     """The real AudioPlayer thread reading the station while it generates on this loop."""
     import discord.player
 
@@ -131,6 +133,7 @@ async def realtime_run(seconds: float, generator: Any, label: str) -> dict[str, 
         generator,
         initial_state("jazz", 11, RadioSettings(steps=getattr(generator, "steps", 50))),
         start_after=2,  # as the bot's station_factory does
+        frames_ahead=frames_ahead,
     )
     await station.start()
     t0 = time.perf_counter()

@@ -71,6 +71,10 @@ def limits_for(config: BotConfig, guild: GuildConfig) -> tuple[int, int]:
 def choose_uploads(job: JobRecord, files: ClipFiles, limit: int) -> tuple[list[Upload], str]:
     """MP3 and picture when they fit the upload limit, else what fits, with a note saying so."""
     mp3 = Upload(f"riff-{job.id}.mp3", path=files.mp3)
+    if files.picture_png is None:  # a radio clip: nothing to look at
+        if mp3.size <= limit:
+            return [mp3], ""
+        return [], messages.too_big_note("MP3", mp3.size, limit)
     picture = Upload(f"riff-{job.id}.png", path=files.picture_png)
     if mp3.size + picture.size <= limit:
         return [mp3, picture], ""

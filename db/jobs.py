@@ -91,12 +91,14 @@ def describe_output(role: OutputRole, path: Path) -> OutputSpec:
 
 def describe_clip(files: ClipFiles) -> list[OutputSpec]:
     """All the files of a finished clip, measured and hashed (blocking I/O)."""
-    return [
+    specs = [
         describe_output(OutputRole.MP3, files.mp3),
         describe_output(OutputRole.RAW_PNG, files.raw_png),
-        describe_output(OutputRole.PICTURE_PNG, files.picture_png),
         describe_output(OutputRole.PARAMS_JSON, files.params_json),
     ]
+    if files.picture_png is not None:  # radio clips have none
+        specs.insert(2, describe_output(OutputRole.PICTURE_PNG, files.picture_png))
+    return specs
 
 
 def stored_path(path: Path, data_dir: Path | None) -> str:
@@ -110,14 +112,15 @@ def stored_path(path: Path, data_dir: Path | None) -> str:
 
 
 def clip_files(job: Job, data_dir: Path) -> ClipFiles | None:
-    """The job's files as the generator described them, or ``None`` unless all are recorded."""
+    """The job's files as the generator described them, or ``None`` unless all are recorded
+    (the picture is optional: radio clips have none)."""
     paths = {out.role: out.resolve(data_dir) for out in job.outputs}
-    if set(paths) != set(OutputRole):
+    if not set(OutputRole) - {OutputRole.PICTURE_PNG} <= set(paths):
         return None
     return ClipFiles(
         mp3=paths[OutputRole.MP3],
         raw_png=paths[OutputRole.RAW_PNG],
-        picture_png=paths[OutputRole.PICTURE_PNG],
+        picture_png=paths.get(OutputRole.PICTURE_PNG),
         params_json=paths[OutputRole.PARAMS_JSON],
         duration_s=job.duration_s or 0.0,
         timings=dict(job.timings or {}),

@@ -226,12 +226,17 @@ def mel_from_image(image: Image.Image, params: SpectrogramParams) -> np.ndarray:
 
 
 def audio_from_mel(
-    mel: np.ndarray, params: SpectrogramParams, *, periodic: bool = False
+    mel: np.ndarray,
+    params: SpectrogramParams,
+    *,
+    periodic: bool = False,
+    device: str | None = None,
 ) -> np.ndarray:
     """Audio (channels, samples) float32, peak-normalised to 0.99, from mel amplitudes.
 
     Length is (frames - 1) * hop; with ``periodic`` the phase is reconstructed on a circular
-    time axis and the result is frames * hop long, so that it tiles without a seam.
+    time axis and the result is frames * hop long, so that it tiles without a seam. ``device``
+    (a torch device, e.g. the model's GPU) runs Griffin-Lim there; ``None`` keeps the numpy path.
     """
     from generation.phase import reconstruct
 
@@ -244,6 +249,10 @@ def audio_from_mel(
         )
     if data.shape[2] < 2:
         raise InvalidRequest("A spectrogram needs at least 2 columns to become audio.")
+    if device is not None:
+        from generation.phase_torch import reconstruct_torch
+
+        return reconstruct_torch(data, params, periodic=periodic, device=device)
     return reconstruct(data, params, periodic=periodic)
 
 
@@ -252,9 +261,13 @@ def image_from_audio(audio: np.ndarray, params: SpectrogramParams) -> Image.Imag
 
 
 def audio_from_image(
-    image: Image.Image, params: SpectrogramParams, *, periodic: bool = False
+    image: Image.Image,
+    params: SpectrogramParams,
+    *,
+    periodic: bool = False,
+    device: str | None = None,
 ) -> np.ndarray:
-    return audio_from_mel(mel_from_image(image, params), params, periodic=periodic)
+    return audio_from_mel(mel_from_image(image, params), params, periodic=periodic, device=device)
 
 
 # --- files ------------------------------------------------------------------------------------

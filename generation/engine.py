@@ -15,8 +15,12 @@ Threads and loops:
   (a ``call_soon_threadsafe`` hop); progress is hopped onto the caller's loop the same way, so a
   bot's callback may touch discord.py objects directly. Sync callers (the CLI) get progress on
   their own thread too: ``generate_sync`` pumps it from an inbox while it waits.
-* Writing files (MP3 encoding, PNGs) runs on a second thread so the model can start the next
-  batch while the previous one is being encoded.
+* Everything after the model's part can run beside it: a batch runner may return, for a
+  request, a ``concurrent.futures.Future`` of its result instead of the result (the real
+  pipeline does, for phase reconstruction and pictures in a process pool), and the worker picks
+  the next batch at once. A second thread, the delivery thread, waits for those futures in the
+  order the jobs ran, then writes files (MP3 encoding, PNGs), so results, progress and files
+  come out in the same order as before, and a failed post-processing fails that job only.
 
 Progress is throttled per job: the first event, the last step and state changes always go out;
 other steps at most once every ``progress_interval_s``. Previews are produced lazily, only for
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
     from generation.models import LoadedModel
     from generation.params import SpectrogramParams
     from generation.results import GenerationResult
+    from generation.workers import PostPool
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +79,9 @@ CancelCheck = Callable[[], bool]
 """Returns ``True`` once the request should stop; the runner then yields ``JobCancelled``."""
 BatchRunner = Callable[
     [M, Sequence[GenerationRequest], Sequence[StepCallback], Sequence[CancelCheck]],
-    Sequence[R | BaseException],
+    Sequence["R | BaseException | concurrent.futures.Future[R]"],
 ]
-"""Runs requests as one batch; one result or exception per request, in order."""
+"""Runs requests as one batch; one result, exception or future result per request, in order."""
 Writer = Callable[[R, Path, str], ClipFiles]
 """Writes one result's files as ``out_dir/stem.*``."""
 
@@ -149,7 +154,9 @@ class Engine(Generic[M, R]):
     requests may share a batch (equal keys), at most ``max_batch`` at a time. Queue limits and
     the radio share are the ``FairQueue``'s (see ``generation.scheduling``). Without
     ``autostart`` jobs wait in the queue until ``start()`` (e.g. to re-queue a restored backlog
-    before the first pick).
+    before the first pick). A runner may return futures (post-processing elsewhere); at most
+    ``max_in_post`` of them are pending before the next pick waits; ``on_closed`` runs once
+    the engine has closed and drained (e.g. to close the post-processing pool).
     """
 
     def __init__(
@@ -171,6 +178,8 @@ class Engine(Generic[M, R]):
         clock: Callable[[], float] = time.monotonic,
         autostart: bool = True,
         name: str = "riffbot-engine",
+        on_closed: Callable[[], None] | None = None,
+        max_in_post: int | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -185,6 +194,11 @@ class Engine(Generic[M, R]):
         self._clock = clock
         self._name = name
         self._autostart = autostart
+        self._on_closed = on_closed
+        self._max_in_post = max_in_post
+        self._in_post = 0
+        self.busy_seconds = 0.0
+        """Wall time the worker has spent running batches (not waiting), for benchmarks."""
         self._queue: FairQueue[_Job] = FairQueue(
             max_queued=max_queued,
             max_per_owner=max_per_owner,
@@ -213,7 +227,7 @@ class Engine(Generic[M, R]):
             if self._thread is not None:
                 return
             self._preload = preload
-            self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-writer")
+            self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-delivery")
             self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
             self._thread.start()
 
@@ -240,12 +254,15 @@ class Engine(Generic[M, R]):
             self._resolve(entry.payload, error=JobCancelled(SHUTTING_DOWN))
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the worker (up to ``timeout``), then for the file writer to drain."""
+        """Wait for the worker (up to ``timeout``), then for deliveries and writes to drain."""
         thread, encoder = self._thread, self._encoder
         if thread is not None:
             thread.join(timeout)
-        if encoder is not None and (thread is None or not thread.is_alive()):
-            encoder.shutdown(wait=True)
+        if thread is None or not thread.is_alive():
+            if encoder is not None:
+                encoder.shutdown(wait=True)
+            if self._on_closed is not None and self._closing:
+                self._on_closed()
 
     def close(
         self,
@@ -465,16 +482,18 @@ class Engine(Generic[M, R]):
                     log.exception("preloading the model failed")
             while True:
                 with self._lock:
-                    while not self._queue.waiting_count() and not self._closing:
+                    while not (self._queue.waiting_count() and self._post_has_room()):
+                        if self._closing and not self._queue.waiting_count():
+                            return  # closing, and nothing (left) to finish
                         self._wake.wait()
-                    if not self._queue.waiting_count():
-                        return  # closing, and nothing (left) to finish
                     batch = [entry.payload for entry in self._queue.pick_batch(self._max_batch)]
                     for job in batch:
                         job.phase = "running"
                         job.batch_size = len(batch)
                     self._notify_positions()
+                started = time.perf_counter()
                 self._run_batch(batch)
+                self.busy_seconds += time.perf_counter() - started
         except BaseException:
             log.exception("the generation worker stopped unexpectedly")
             with self._lock:
@@ -558,7 +577,13 @@ class Engine(Generic[M, R]):
 
         return on_step
 
-    def _settle(self, job: _Job, outcome: Any) -> None:
+    def _settle(self, job: _Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
+        if isinstance(outcome, concurrent.futures.Future):
+            assert self._encoder is not None
+            with self._lock:
+                self._in_post += 1
+            self._encoder.submit(self._deliver, job, outcome)
+            return
         if job.cancel_event.is_set():
             self._finish(job, error=JobCancelled(CANCELLED))
         elif isinstance(outcome, BaseException):
@@ -569,8 +594,29 @@ class Engine(Generic[M, R]):
             with self._lock:
                 job.phase = "encoding"
             self._emit(job, Progress(job.job_id, "encoding", job.total, job.total, position=0))
+            if on_delivery_thread:  # in turn: a later job's delivery must not overtake it
+                self._write(job, job.out_dir, outcome)
+                return
             assert self._encoder is not None
             self._encoder.submit(self._write, job, job.out_dir, outcome)
+
+    def _deliver(self, job: _Job, pending: concurrent.futures.Future[Any]) -> None:
+        """On the delivery thread: wait for a job's post-processing, then settle it in turn."""
+        try:
+            outcome = pending.result()
+        except Exception as exc:  # a post-processing failure (or a dead worker) fails this job
+            outcome = exc
+        with self._lock:
+            self._in_post -= 1
+            self._wake.notify_all()
+        self._settle(job, outcome, on_delivery_thread=True)
+
+    def _post_has_room(self) -> bool:
+        """Backpressure (lock held): the model may run ahead of post-processing by at most
+        ``max_in_post`` jobs. More would not be faster, only later, and the fair queue, not
+        the pool's first-come order, should decide what runs next (a radio clip must not wait
+        behind a backlog the model made while the pool was busy)."""
+        return self._max_in_post is None or self._in_post < self._max_in_post
 
     def _write(self, job: _Job, out_dir: Path, result: Any) -> None:
         assert self._writer is not None
@@ -649,6 +695,8 @@ def pipeline_engine(
     max_audio_seconds: float = 60.0,
     max_prompt_chars: int = 400,
     loudness: LoudnessPolicy | None = None,
+    post_workers: int | None = None,
+    post_pool: PostPool | None = None,
     **engine_args: Any,
 ) -> Engine[LoadedModel, GenerationResult]:
     """An engine wired to the real pipeline and file writer.
@@ -656,20 +704,30 @@ def pipeline_engine(
     ``loader`` is typically ``lambda: load_model(settings.model, device=..., dtype=...)``; it
     runs in the worker. The worker also owns a ``PipelineCache`` (encoded seed images, prompt
     embeddings) next to the model, so a radio's og_beat is VAE-encoded once, not per clip.
+    Everything after the VAE (phase reconstruction, pictures, MP3s, files) runs in a pool of
+    ``post_workers`` processes (default: one per core; or the ``post_pool`` given, which the
+    engine then closes with itself) while the model's thread starts the next batch;
+    ``post_workers=0`` keeps it all on the model's thread (the serial path). The model runs
+    at most two jobs per pool worker ahead of post-processing (``max_in_post``).
     ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
     """
     from generation import outputs, pipeline
+    from generation.post import post_process
     from generation.schedule import unet_passes
     from generation.validate import validate_request
 
     cache = pipeline.PipelineCache()
+    from generation.workers import PostPool as Pool
+
+    pool = post_pool or (Pool(post_workers) if post_workers != 0 else None)
+    post = None if pool is None else partial(pool.submit, post_process)
 
     def run(
         model: LoadedModel,
         requests: Sequence[GenerationRequest],
         on_steps: Sequence[StepCallback],
         cancels: Sequence[CancelCheck],
-    ) -> Sequence[GenerationResult | BaseException]:
+    ) -> Sequence[GenerationResult | BaseException | concurrent.futures.Future[GenerationResult]]:
         return pipeline.run_batch(
             model,
             requests,
@@ -678,14 +736,22 @@ def pipeline_engine(
             params=params,
             cache=cache,
             max_audio_seconds=max_audio_seconds,
+            post=post,
         )
 
     def write(result: GenerationResult, out_dir: Path, stem: str) -> ClipFiles:
-        return outputs.write_outputs(result, out_dir, stem, params=params, loudness=loudness)
+        if pool is None:
+            return outputs.write_outputs(result, out_dir, stem, params=params, loudness=loudness)
+        return pool.run(
+            outputs.write_outputs, result, out_dir, stem, params=params, loudness=loudness
+        )
 
     engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
     engine_args.setdefault("batch_key", pipeline.batch_key)
     engine_args.setdefault("cost_steps", unet_passes)
+    if pool is not None:
+        engine_args.setdefault("on_closed", pool.close)
+        engine_args.setdefault("max_in_post", 2 * pool.workers)
     from generation.oom import guard_out_of_memory
 
     batch_runner = guard_out_of_memory(run)  # out of GPU memory fails one batch, clearly

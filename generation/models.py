@@ -147,6 +147,24 @@ def _mps_available() -> bool:
 
 # --- memory -----------------------------------------------------------------------------
 
+GIB = 1024**3
+SD15_FP16_BYTES = 2.5 * GIB
+"""An SD1.5 pipeline in fp16 (UNet 1.7 GB, text encoder, VAE) plus CUDA's own context."""
+BATCH_ITEM_BYTES = 1.0 * GIB
+"""Peak activations one more clip adds to a batch (its CFG pair through the UNet at 64x64)."""
+CUDA_MAX_BATCH = 4
+
+
+def default_max_batch(device: torch.device, *, total_memory: int | None = None) -> int:
+    """The batch that pays where the model runs: 1 on CPU (measured no better: the UNet is
+    compute-bound there), up to 4 on CUDA, fewer when the card's memory says so."""
+    if device.type != "cuda":
+        return 1
+    if total_memory is None:
+        total_memory = int(torch.cuda.get_device_properties(device).total_memory)
+    fits = int((total_memory - SD15_FP16_BYTES) // BATCH_ITEM_BYTES)
+    return max(1, min(CUDA_MAX_BATCH, fits))
+
 
 def available_memory(device: torch.device) -> int | None:
     """Free bytes where the weights will live, or ``None`` when it cannot be known."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from generation.types import GenerationError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+R = TypeVar("R", bound=Callable[..., Sequence[object]])
+"""A batch runner: the wrapped one keeps its exact type (results, errors or futures)."""
 
 OUT_OF_MEMORY = (
     "The GPU ran out of memory on this batch of {n} clip(s). Try again in a moment, or ask "
@@ -32,16 +33,12 @@ def _free_cached_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def guard_out_of_memory(
-    runner: Callable[..., Sequence[T | BaseException]],
-) -> Callable[..., Sequence[T | BaseException]]:
+def guard_out_of_memory(runner: R) -> R:
     """Wrap a batch runner: an out-of-memory error fails that batch with a clear message
     (every request in it gets the message), frees the allocator's cache, and the worker goes
     on to the next batch."""
 
-    def run(
-        model: object, requests: Sequence[object], *rest: object
-    ) -> Sequence[T | BaseException]:
+    def run(model: object, requests: Sequence[object], *rest: object) -> Sequence[object]:
         message = OUT_OF_MEMORY.format(n=len(requests))
         try:
             outcomes = runner(model, requests, *rest)
@@ -59,4 +56,4 @@ def guard_out_of_memory(
             for o in outcomes
         ]
 
-    return run
+    return cast(R, run)

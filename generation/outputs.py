@@ -48,7 +48,7 @@ def staged(*targets: Path) -> Iterator[tuple[Path, ...]]:
 
 
 def clip_record(
-    result: GenerationResult, files: dict[str, str], params: SpectrogramParams
+    result: GenerationResult, files: dict[str, str | None], params: SpectrogramParams
 ) -> dict[str, Any]:
     """The JSON-ready description of a clip (what ``params_json`` holds)."""
     return {
@@ -75,8 +75,8 @@ def write_outputs(
     params: SpectrogramParams | None = None,
     loudness: LoudnessPolicy | None = None,
 ) -> ClipFiles:
-    """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` and ``stem.json``, all
-    or none (see :func:`staged`)."""
+    """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` (when the result has a
+    picture) and ``stem.json``, all or none (see :func:`staged`)."""
     from generation.audio import export_mp3
     from generation.codec import exif_tags, save_png
     from generation.loudness import finish
@@ -90,7 +90,9 @@ def write_outputs(
     params_json = folder / f"{stem}.json"
 
     timings = dict(result.timings)
-    with staged(mp3, raw_png, picture_png, params_json) as (tmp_mp3, tmp_raw, tmp_pic, tmp_json):
+    picture = result.picture
+    targets = (mp3, raw_png, params_json) + ((picture_png,) if picture is not None else ())
+    with staged(*targets) as (tmp_mp3, tmp_raw, tmp_json, *tmp_pic):
         started = time.perf_counter()
         # The codec peak-normalises each clip; people compare clips by loudness, so the MP3
         # gets the one loudness policy (BS.1770 target, true-peak ceiling; wrapping for loops).
@@ -105,13 +107,14 @@ def write_outputs(
         for tag, value in exif_tags(params, stereo=result.audio.shape[0] > 1).items():
             exif[tag] = value
         save_png(raw, tmp_raw)
-        result.picture.save(tmp_pic, format="PNG")
+        if picture is not None:
+            picture.save(tmp_pic[0], format="PNG")
         timings["png"] = time.perf_counter() - started
 
         files = {
             "mp3": mp3.name,
             "raw_png": raw_png.name,
-            "picture_png": picture_png.name,
+            "picture_png": picture_png.name if picture is not None else None,
             "params_json": params_json.name,
         }
         record = clip_record(result, files, params)
@@ -120,7 +123,7 @@ def write_outputs(
     return ClipFiles(
         mp3=mp3,
         raw_png=raw_png,
-        picture_png=picture_png,
+        picture_png=picture_png if picture is not None else None,
         params_json=params_json,
         duration_s=result.duration_s,
         timings=timings,

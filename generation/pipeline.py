@@ -18,6 +18,7 @@ Reproducibility rules that the tests hold us to:
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import math
@@ -37,6 +38,7 @@ from PIL import Image
 from generation.circular import circular_time_padding
 from generation.masks import keep_fraction, load_mask
 from generation.params import SpectrogramParams
+from generation.post import Decoded, Finish, post_process
 from generation.results import GenerationResult
 from generation.schedule import (
     LATENT_FACTOR,
@@ -45,6 +47,7 @@ from generation.schedule import (
     effective_strength,
     mix,
 )
+from generation.seeds import SEED_IMAGE_NAMES
 from generation.text_encoding import CHUNK_TOKENS, MAX_CHUNKS, chunk_count, encode_chunked
 from generation.types import GenerationRequest, InvalidRequest, JobCancelled, Mode
 
@@ -53,7 +56,6 @@ SLERP_DOT_THRESHOLD = 0.9995
 # columns, 8 latent columns. Extend shifts by whole beats so a joined track keeps its tempo.
 BEAT_LATENT_COLUMNS = 8
 REMIX_OVERLAP_FRACTION = 1 / 8
-EXTEND_FADE_COLUMNS = 64
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 
 # A fixed linear map from SD latents to RGB (a least-squares fit published by the community
@@ -152,8 +154,20 @@ class PipelineCache:
         self._embeddings: OrderedDict[Hashable, tuple[torch.Tensor, bool]] = OrderedDict()
         self._max_latents = max_latents
         self._max_embeddings = max_embeddings
+        self._seeds: dict[Hashable, tuple[Image.Image, str]] = {}
         self.latent_hits = 0
         self.latent_misses = 0
+
+    def seed_image(
+        self, key: Hashable, compute: Callable[[], Image.Image]
+    ) -> tuple[Image.Image, str]:
+        """A shipped seed image and its digest, decoded and fitted once: a radio asks for
+        og_beat every clip, and reading and hashing the PNG again costs the model's thread
+        tens of ms."""
+        if key not in self._seeds:
+            image = compute()
+            self._seeds[key] = (image, _image_digest(image))
+        return self._seeds[key]
 
     def latent(self, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         if key in self._latents:
@@ -203,7 +217,7 @@ class _Plan:
 
     request: GenerationRequest
     items: list[_Item]
-    finish: Callable[[list[Image.Image]], tuple[Image.Image, np.ndarray]]
+    finish: Finish
     timings: dict[str, float]
     notes: list[str]
 
@@ -234,8 +248,10 @@ def _image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def _tensor_to_image(decoded: torch.Tensor) -> Image.Image:
-    pixels = (decoded[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
-    return Image.fromarray((pixels * 255).round().astype(np.uint8), mode="RGB")
+    # uint8 on the model's device, then one small copy: a quarter of the bytes of a float copy,
+    # and the same float32 operations in the same order as numpy did, so the same pixels
+    pixels = ((decoded[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().cpu().numpy(), mode="RGB")
 
 
 def _fit_width(image: Image.Image, width: int, height: int, *, from_right: bool) -> Image.Image:
@@ -315,14 +331,14 @@ class _Runner:
             return nullcontext(0)
         return circular_time_padding([self.pipe.unet, self.pipe.vae])
 
-    def encode(self, image: Image.Image) -> torch.Tensor:
+    def encode(self, image: Image.Image, digest: str | None = None) -> torch.Tensor:
         """The VAE posterior mean of ``image`` (x scaling factor), cached per image + model.
 
         We take the mean, not a seeded sample as Riffusion did, so the init latent does not
         depend on the seed: that is what lets alpha 1 of a blend equal a riff with the end
         seed, and lets the cache serve every clip made from the same seed image.
         """
-        key = (_model_key(self.model), "latent", _image_digest(image), self.circular)
+        key = (_model_key(self.model), "latent", digest or _image_digest(image), self.circular)
 
         def compute() -> torch.Tensor:
             pixels = _image_to_tensor(image).to(self.device, self.dtype)
@@ -379,11 +395,6 @@ class _Runner:
         if audio.size == 0 or audio.shape[-1] < self.params.hop_length:
             raise InvalidRequest(f"'{path.name}' holds no audio to remix.")
         return image_from_audio(audio, self.params)
-
-    def to_audio(self, image: Image.Image, *, periodic: bool = False) -> np.ndarray:
-        from generation.codec import audio_from_image
-
-        return audio_from_image(image, self.params, periodic=periodic)
 
     # --- planning ---------------------------------------------------------------------
     def latent_shape(self, width: int) -> tuple[int, int, int, int]:
@@ -454,25 +465,21 @@ class _Runner:
                 )
             init = None
             if request.seed_image is not None:
-                seed = _fit_width(
-                    self.load_seed_image(request.seed_image, request.width),
-                    request.width,
-                    self.height,
-                    from_right=False,
-                )
-                init = self.encode(seed)
+                spec, width = request.seed_image, request.width
+
+                def fitted() -> Image.Image:
+                    seed = self.load_seed_image(spec, width)
+                    return _fit_width(seed, width, self.height, from_right=False)
+
+                if spec in SEED_IMAGE_NAMES:
+                    init = self.encode(*self.cache.seed_image((spec, width, self.height), fitted))
+                else:
+                    init = self.encode(fitted())
         periodic = request.mode is Mode.LOOP
         mask = user_mask if init is not None else None
         items = [item(noise_at(a)[0], init, mask, i) for i, a in enumerate(alphas)]
 
-        def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
-            if len(images) == 1:
-                return images[0], self.to_audio(images[0], periodic=periodic)
-            from generation.audio import crossfade_join
-
-            clips = [self.to_audio(image) for image in images]
-            return _side_by_side(images), crossfade_join(clips, self.params.hop_length)
-
+        finish = Finish("transition") if len(alphas) > 1 else Finish("single", periodic=periodic)
         if len(alphas) > 1:
             notes.append(f"A transition of {len(alphas)} clips from alpha 0 to 1.")
         return _Plan(request, items, finish, timings, notes)
@@ -511,10 +518,7 @@ class _Runner:
         mask[..., :keep] = 1.0
         kept_px = keep * LATENT_FACTOR
 
-        def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
-            joined = _join_extension(parent, images[0], kept_px)
-            return joined, self.to_audio(joined)
-
+        finish = Finish("extend", parent=parent, kept_px=kept_px)
         return _Plan(request, [item(noise, init, mask)], finish, timings, notes)
 
     def _plan_remix(
@@ -544,17 +548,7 @@ class _Runner:
         inits = [self.encode(padded.crop((s, 0, s + width, self.height))) for s in starts]
         noises = noise_for(count)
         items = [item(n, z, user_mask) for n, z in zip(noises, inits, strict=True)]
-        hop = self.params.hop_length
-
-        def finish(images: list[Image.Image]) -> tuple[Image.Image, np.ndarray]:
-            from generation.audio import crossfade_join
-
-            joined = _stitch(images, stride, overlap).crop((0, 0, original_width, self.height))
-            clips = [self.to_audio(image) for image in images]
-            audio = crossfade_join(clips, (overlap - 1) * hop) if len(clips) > 1 else clips[0]
-            length = self.params.samples_for_width(original_width)
-            return joined, np.ascontiguousarray(audio[..., :length], dtype=np.float32)
-
+        finish = Finish("remix", stride=stride, overlap=overlap, original_width=original_width)
         if count > 1:
             notes.append(f"Remixed in {count} overlapping windows of {width} columns.")
         return _Plan(request, items, finish, timings, notes)
@@ -650,55 +644,20 @@ def transition_alphas(clips: int) -> list[float]:
     return [index / (clips - 1) for index in range(clips)]
 
 
-def _side_by_side(images: Sequence[Image.Image]) -> Image.Image:
-    joined = Image.new("RGB", (sum(image.width for image in images), images[0].height))
-    left = 0
-    for image in images:
-        joined.paste(image.convert("RGB"), (left, 0))
-        left += image.width
-    return joined
-
-
-def _stitch(images: Sequence[Image.Image], stride: int, overlap: int) -> Image.Image:
-    """Windows laid side by side, linearly cross-blended where they overlap."""
-    height = images[0].height
-    width = stride * (len(images) - 1) + images[0].width
-    canvas = np.zeros((height, width, 3), dtype=np.float64)
-    weight = np.zeros((1, width, 1), dtype=np.float64)
-    for index, image in enumerate(images):
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
-        ramp = np.ones(image.width)
-        if index > 0:
-            ramp[:overlap] = np.linspace(0.0, 1.0, overlap + 2)[1:-1]
-        if index < len(images) - 1:
-            ramp[-overlap:] = np.minimum(ramp[-overlap:], np.linspace(1.0, 0.0, overlap + 2)[1:-1])
-        left = index * stride
-        canvas[:, left : left + image.width] += pixels * ramp[None, :, None]
-        weight[:, left : left + image.width] += ramp[None, :, None]
-    return Image.fromarray(np.round(canvas / weight).astype(np.uint8), mode="RGB")
-
-
-def _join_extension(parent: Image.Image, new: Image.Image, kept_px: int) -> Image.Image:
-    """Parent + the new clip's fresh columns; a short fade where the kept region ends.
-
-    The new clip's first ``kept_px`` columns re-draw the parent's last ones through the VAE;
-    we keep the parent's own pixels there and fade into the new clip over the last beat of
-    that region, so the join carries no jump in either direction.
-    """
-    fade = min(EXTEND_FADE_COLUMNS, kept_px)
-    head = np.asarray(parent.convert("RGB"), dtype=np.float64)
-    tail = np.asarray(new.convert("RGB"), dtype=np.float64)
-    parent_width = head.shape[1]
-    joined = np.concatenate([head, tail[:, kept_px:]], axis=1)
-    ramp = np.linspace(0.0, 1.0, fade + 2)[1:-1][None, :, None]
-    start = parent_width - fade
-    joined[:, start:parent_width] = (1 - ramp) * head[:, start:] + ramp * tail[
-        :, kept_px - fade : kept_px
-    ]
-    return Image.fromarray(np.round(joined).astype(np.uint8), mode="RGB")
-
-
 Outcome = GenerationResult | BaseException
+PostStage = Callable[[Decoded], "concurrent.futures.Future[GenerationResult]"]
+"""Runs :func:`generation.post.post_process` somewhere else (a worker pool) and returns at once."""
+
+
+def phase_device(model: Any, phase: str = "auto") -> str | None:
+    """Where Griffin-Lim runs: ``auto`` on the model's GPU when it has one, else the numpy
+    path; ``numpy`` always the numpy path; any other value is a torch device for it."""
+    if phase == "numpy":
+        return None
+    if phase != "auto":
+        return phase
+    device = torch.device(model.device)
+    return str(device) if device.type == "cuda" else None
 
 
 def _execute(
@@ -709,9 +668,11 @@ def _execute(
     params: SpectrogramParams,
     cache: PipelineCache,
     max_audio_seconds: float,
-) -> list[Outcome]:
-    """The batch, with one outcome per request: a failure in one request's set-up (a missing
-    seed image, unreadable audio) or a cancellation leaves its batch-mates running."""
+    phase: str = "auto",
+) -> list[Decoded | BaseException]:
+    """The model's part of the batch (text, UNet, VAE), with one outcome per request: a
+    failure in one request's set-up (a missing seed image, unreadable audio) or a cancellation
+    leaves its batch-mates running. What comes out is decoded images, for :mod:`generation.post`."""
     if not requests:
         return []
     keys = {batch_key(r) for r in requests}
@@ -719,7 +680,7 @@ def _execute(
         raise ValueError(f"requests in one batch need one batch_key, got {len(keys)}")
     runner = _Runner(model, params, cache, max_audio_seconds)
     runner.circular = requests[0].mode is Mode.LOOP
-    outcomes: list[Outcome | None] = [None] * len(requests)
+    outcomes: list[Decoded | BaseException | None] = [None] * len(requests)
     plans: list[_Plan] = []
     passes, dropped, denoise_s = 0, set[int](), 0.0
     with torch.no_grad(), runner.padding():
@@ -741,49 +702,37 @@ def _execute(
             try:
                 with _timed(plan.timings, "vae_decode"):
                     images = [runner.decode(e.latent) for e in plan.items]
-                extra = {
-                    "denoise": denoise_s,
-                    "denoise_per_step": denoise_s / passes,
-                    "unet_passes": float(passes),
-                    "batch_size": float(len(items)),
-                }
-                outcomes[owner] = _finish(model, runner, plan, images, extra)
+                outcomes[owner] = Decoded(
+                    request=plan.request,
+                    images=images,
+                    finish=plan.finish,
+                    params=params,
+                    timings=plan.timings,
+                    notes=tuple(dict.fromkeys(plan.notes)),
+                    model_id=str(model.model_id),
+                    model_revision=getattr(model, "revision", None),
+                    latent=plan.items[-1].latent[0].float().cpu().numpy(),
+                    phase_device=phase_device(model, phase),
+                    extra={
+                        "denoise": denoise_s,
+                        "denoise_per_step": denoise_s / passes,
+                        "unet_passes": float(passes),
+                        "batch_size": float(len(items)),
+                    },
+                )
             except Exception as error:
                 outcomes[owner] = error
     return [o if o is not None else RuntimeError("request was not run") for o in outcomes]
 
 
-def _finish(
-    model: Any,
-    runner: _Runner,
-    plan: _Plan,
-    images: list[Image.Image],
-    extra: dict[str, float],
-) -> GenerationResult:
-    from generation.picture import render_picture
-
-    with _timed(plan.timings, "audio"):
-        raw, audio = plan.finish(images)
-    with _timed(plan.timings, "picture"):
-        picture = render_picture(raw, runner.params)
-    timings = plan.timings
-    for name in ("text", "vae_encode"):
-        timings.setdefault(name, 0.0)
-    own = sum(timings[k] for k in ("text", "vae_encode", "vae_decode", "audio", "picture"))
-    timings.update(extra)
-    timings["total"] = own + extra["denoise"]
-    return GenerationResult(
-        request=plan.request,
-        raw_image=raw,
-        audio=np.ascontiguousarray(audio, dtype=np.float32),
-        sample_rate=runner.params.sample_rate,
-        picture=picture,
-        timings=timings,
-        model_id=str(model.model_id),
-        model_revision=getattr(model, "revision", None),
-        latent=plan.items[-1].latent[0].float().cpu().numpy(),
-        notes=tuple(dict.fromkeys(plan.notes)),
-    )
+def _finish_here(outcome: Decoded | BaseException) -> Outcome:
+    """Post-process on the calling thread (today's serial path); an error stays that request's."""
+    if isinstance(outcome, BaseException):
+        return outcome
+    try:
+        return post_process(outcome)
+    except Exception as error:
+        return error
 
 
 def generate_batch(
@@ -795,6 +744,7 @@ def generate_batch(
     params: SpectrogramParams | None = None,
     cache: PipelineCache | None = None,
     max_audio_seconds: float = 60.0,
+    phase: str = "auto",
 ) -> list[GenerationResult]:
     """Generate every request, sharing UNet calls; results come back in request order.
 
@@ -804,8 +754,9 @@ def generate_batch(
     every step; ``preview(i)`` renders request ``i``'s latent as a small PNG without the VAE.
     ``should_cancel`` is polled before every step; once true the call raises ``JobCancelled``.
     The first failing request's error is raised; :func:`run_batch` returns them instead.
+    ``phase`` says where phase reconstruction runs (see :func:`phase_device`).
     """
-    outcomes = _execute(
+    decoded = _execute(
         model,
         requests,
         on_step,
@@ -813,9 +764,10 @@ def generate_batch(
         params or SpectrogramParams(),
         cache or PipelineCache(),
         max_audio_seconds,
+        phase,
     )
     results: list[GenerationResult] = []
-    for outcome in outcomes:
+    for outcome in map(_finish_here, decoded):
         if isinstance(outcome, BaseException):
             raise outcome
         results.append(outcome)
@@ -831,16 +783,21 @@ def run_batch(
     params: SpectrogramParams | None = None,
     cache: PipelineCache | None = None,
     max_audio_seconds: float = 60.0,
-) -> list[Outcome]:
+    post: PostStage | None = None,
+) -> list[Outcome | concurrent.futures.Future[GenerationResult]]:
     """The engine's batch-runner face: per-request progress and cancel checks, and one result
-    or exception per request (a cancelled or broken request never sinks its batch-mates)."""
+    or exception per request (a cancelled or broken request never sinks its batch-mates).
+
+    With ``post``, everything after the VAE is handed to it and its futures come back in
+    place of results, so the model's thread can start the next batch at once.
+    """
 
     def on_step(step: int, total: int, preview: PreviewFn) -> None:
         for index, callback in enumerate(on_steps):
             if not cancels[index]():
                 callback(step, total, partial(preview, index))
 
-    return _execute(
+    decoded = _execute(
         model,
         requests,
         on_step,
@@ -849,6 +806,9 @@ def run_batch(
         cache or PipelineCache(),
         max_audio_seconds,
     )
+    if post is None:
+        return [_finish_here(outcome) for outcome in decoded]
+    return [post(o) if isinstance(o, Decoded) else o for o in decoded]
 
 
 def generate(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from generation.loudness import LoudnessPolicy, RadioLeveller
+from generation.radio_frames import FramePump
 from generation.radio_plan import (
     MAX_UP_NEXT,
     RadioState,
@@ -141,13 +142,16 @@ class RadioStation:
         start_after: int = 1,
         loudness: LoudnessPolicy | None = None,
         offload: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None,
+        frames_ahead: int = 0,
     ) -> None:
         """``loudness``: the finishing policy, applied to each clip with a slowly moving gain
         (:class:`generation.loudness.RadioLeveller`); ``offload`` runs that (about 0.1 s of
         CPU a clip) off the event loop, e.g. ``asyncio.to_thread`` (default: inline, which
         keeps a virtual-time loop deterministic). ``idle_wait`` wraps the prefetcher's wait
         for room in the buffer (default: none); a simulated Discord uses it to mark that wait
-        as intentional, not a hang."""
+        as intentional, not a hang. ``frames_ahead`` > 0 renders that many frames ahead of the
+        player on a thread of their own (:class:`generation.radio_frames.FramePump`); 0
+        renders each frame in ``read()``."""
         if ahead < 1:
             raise GenerationError("The radio must keep at least one clip ahead.")
         self._generate = generate
@@ -176,6 +180,7 @@ class RadioStation:
         self._idle_wait = idle_wait
         self._leveller = RadioLeveller(loudness)
         self._offload = offload
+        self._pump = FramePump(self.stream.read, ahead=frames_ahead) if frames_ahead else None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -193,6 +198,8 @@ class RadioStation:
                 await task
         if self._pending_hooks:
             await asyncio.gather(*self._pending_hooks, return_exceptions=True)
+        if self._pump is not None:
+            self._pump.stop()  # later reads render their frames themselves
 
     def pause(self) -> None:
         """No listeners: stop asking for clips (saves the GPU); the stream keeps its place."""
@@ -215,7 +222,7 @@ class RadioStation:
     # ------------------------------------------------------------------ listeners' side
     def read(self) -> bytes:
         """One 20 ms frame (3,840 bytes); safe to call from discord.py's player thread."""
-        frame = self.stream.read()
+        frame = self._pump.read() if self._pump is not None else self.stream.read()
         assert len(frame) == FRAME_BYTES
         return frame
 
@@ -433,15 +440,18 @@ def station_factory(
     history_s: float = 30.0,
     start_after: int = 2,
     loudness: LoudnessPolicy | None = None,
+    frames_ahead: int = 10,
+    write: Callable[[Any, Path, str], ClipFiles] | None = None,
 ) -> Callable[[RadioState, StationHooks, str], RadioStation]:
     """What ``bot.radio.controller.RadioDeps.make_station`` wants: one station per guild on
-    the shared engine, each clip's files kept under ``out_dir`` so its job can be shown and
-    remixed.
-    Playback starts once ``start_after`` clips are ready (silence until then)."""
+    the shared engine, each clip's files kept under ``out_dir`` (by ``write``, e.g. the
+    engine's own process-pool writer) so its job can be shown and remixed. Playback starts
+    once ``start_after`` clips are ready (silence until then); frames are rendered
+    ``frames_ahead`` ahead of the player."""
 
     def make(state: RadioState, hooks: StationHooks, owner: str) -> RadioStation:
         return RadioStation(
-            engine_generator(engine, owner=owner, out_dir=out_dir),
+            engine_generator(engine, owner=owner, out_dir=out_dir, write=write),
             state,
             hooks=hooks,
             ahead=ahead,
@@ -450,6 +460,7 @@ def station_factory(
             start_after=start_after,
             loudness=loudness,
             offload=asyncio.to_thread,
+            frames_ahead=frames_ahead,
         )
 
     return make

@@ -107,7 +107,8 @@ class ClipFiles:
 
     mp3: Path
     raw_png: Path
-    picture_png: Path
+    picture_png: Path | None
+    """The readable picture; ``None`` for clips nobody looks at (radio clips)."""
     params_json: Path
     duration_s: float
     timings: Mapping[str, float] = field(default_factory=dict)

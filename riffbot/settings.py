@@ -17,7 +17,11 @@ DEFAULT_MODEL = "riffusion/riffusion-model-v1"
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RIFFBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="RIFFBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,  # ``KEY=`` as in .env.example means "the default", not ""
     )
 
     # --- model and device -------------------------------------------------------------
@@ -61,9 +65,13 @@ class Settings(BaseSettings):
     bot_sync_commands: bool = True
 
     # --- job engine (generation/engine.py, generation/scheduling.py) -------------------
-    # Requests with the same shape run through the UNet together, at most this many (1 on CPU;
-    # 2-4 pays off on a GPU).
-    engine_max_batch: int = Field(default=1, ge=1, le=16)
+    # Requests with the same shape run through the UNet together, at most this many (radio
+    # clips of several servers too). Unset: chosen per device, 1 on CPU, 4 on CUDA unless the
+    # card's memory says fewer (generation.models.default_max_batch).
+    engine_max_batch: int | None = Field(default=None, ge=1, le=16)
+    # Processes that post-process clips (phase reconstruction, pictures, MP3s) beside the model;
+    # unset: one per core; 0 runs it all on the model's thread (the old serial path).
+    engine_post_workers: int | None = Field(default=None, ge=0, le=64)
     # While radio clips wait, at least one of every this many picks goes to the radio.
     engine_radio_every: int = Field(default=3, ge=1)
     # Radio clips one guild may have queued or running (its prefetch buffer).

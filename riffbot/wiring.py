@@ -6,6 +6,7 @@ The model loader and the engine are configured here and nowhere else, so ``riffb
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from generation.loudness import LoudnessPolicy
     from generation.models import LoadedModel
     from generation.results import GenerationResult
+    from generation.workers import PostPool
     from riffbot.settings import Settings
     from web.app import HealthChecks, WebConfig, WebDeps
     from web.links import LinkMaker, LinkSigner
@@ -53,8 +55,34 @@ def loudness_policy(settings: Settings) -> LoudnessPolicy:
     return LoudnessPolicy(target_lufs=settings.loudness_target_lufs)
 
 
-def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
-    """The one engine the bot and the radio share; the model loads in its worker thread."""
+def max_batch_for(settings: Settings) -> int:
+    """The configured batch limit, or the device's default; a device that is not there is
+    the model loader's error to report (in the worker, to the job), so it counts as CPU."""
+    if settings.engine_max_batch is not None:
+        return settings.engine_max_batch
+    from generation.models import default_max_batch, resolve_device
+    from generation.types import ModelError
+
+    try:
+        return default_max_batch(resolve_device(settings.device))
+    except ModelError:
+        return 1
+
+
+def post_pool_for(settings: Settings) -> PostPool | None:
+    """The post-processing pool the settings ask for (its processes start on first use)."""
+    from generation.workers import PostPool
+
+    workers = settings.engine_post_workers
+    return None if workers == 0 else PostPool(workers)
+
+
+def build_engine(
+    settings: Settings, *, post_pool: PostPool | None = None
+) -> Engine[LoadedModel, GenerationResult]:
+    """The one engine the bot and the radio share; the model loads in its worker thread.
+    ``post_pool`` (default: the settings' own) does the post-processing, and the engine
+    closes it when it closes."""
     from generation.engine import pipeline_engine
 
     return pipeline_engine(
@@ -62,7 +90,9 @@ def build_engine(settings: Settings) -> Engine[LoadedModel, GenerationResult]:
         max_audio_seconds=settings.max_audio_seconds,
         max_prompt_chars=settings.max_prompt_chars,
         loudness=loudness_policy(settings),
-        max_batch=settings.engine_max_batch,
+        post_workers=settings.engine_post_workers,
+        post_pool=post_pool or post_pool_for(settings),
+        max_batch=max_batch_for(settings),
         max_queued=settings.max_queue_length,
         max_per_owner=settings.max_active_jobs_per_user,
         max_per_radio_owner=settings.engine_max_radio_jobs_per_guild,
@@ -118,13 +148,16 @@ def radio_config(settings: Settings) -> RadioConfig:
     )
 
 
-def build_runner(settings: Settings) -> Engine[LoadedModel, GenerationResult] | FleetRunner:
-    """The in-process engine (``RIFFBOT_ENGINE=local``) or the Ray Serve fleet's runner."""
+def build_runner(
+    settings: Settings, *, post_pool: PostPool | None = None
+) -> Engine[LoadedModel, GenerationResult] | FleetRunner:
+    """The in-process engine (``RIFFBOT_ENGINE=local``) or the Ray Serve fleet's runner
+    (whose replicas post-process in pools of their own)."""
     if settings.engine == "ray":
         from riffbot.fleet import build_fleet_runner
 
         return build_fleet_runner(settings, build_engine)
-    return build_engine(settings)
+    return build_engine(settings, post_pool=post_pool)
 
 
 def job_claim(settings: Settings) -> Claim | None:
@@ -161,6 +194,7 @@ def build_bot(
     from bot.radio.controller import RadioDeps
     from bot.radio.store import DbRadioStore
     from db import Database, upgrade
+    from generation.outputs import write_outputs
     from generation.radio import pcm_to_mp3, station_factory
     from generation.seeds import SEED_IMAGE_NAMES
 
@@ -170,7 +204,8 @@ def build_bot(
     except BaseException:
         database.dispose()
         raise
-    engine = build_runner(settings)
+    pool = post_pool_for(settings) if settings.engine == "local" else None
+    engine = build_runner(settings, post_pool=pool)
     seed_images = SEED_IMAGE_NAMES
     claim = job_claim(settings)
     store = DbStore(
@@ -193,6 +228,10 @@ def build_bot(
                 ahead=settings.radio_ahead,
                 crossfade_s=settings.radio_crossfade_s,
                 loudness=loudness_policy(settings),
+                write=partial(
+                    write_outputs if pool is None else partial(pool.run, write_outputs),
+                    loudness=loudness_policy(settings),
+                ),
             ),
             store=DbRadioStore(database),
             jobs=store,

@@ -56,3 +56,17 @@ def test_the_scaling_keys_left_empty_as_in_env_example_mean_unset(
     assert settings.shard_ids is None
     assert settings.shard_count == 4
     assert settings.engine == "local"  # the embedded default
+
+
+def test_empty_values_mean_the_default_and_the_batch_follows_the_device(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from riffbot.wiring import max_batch_for
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("RIFFBOT_ENGINE_MAX_BATCH=\nRIFFBOT_DEVICE=cpu\n")
+    settings = Settings()
+    assert settings.engine_max_batch is None
+    assert max_batch_for(settings) == 1  # CPU: batching measured no better
+    monkeypatch.setenv("RIFFBOT_ENGINE_MAX_BATCH", "3")
+    assert max_batch_for(Settings()) == 3

@@ -24,12 +24,13 @@ def _write_whole(path: Path, data: bytes) -> None:
 
 
 def write_clip(clip: ClipBytes, out_dir: Path, stem: str) -> ClipFiles:
-    """Write ``stem.mp3``, ``stem.png``, ``stem.picture.png`` and ``stem.json`` into ``out_dir``."""
+    """Write ``stem.mp3``, ``stem.png``, ``stem.picture.png`` (when there is one) and
+    ``stem.json`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ClipFiles(
         mp3=out_dir / f"{stem}.mp3",
         raw_png=out_dir / f"{stem}.png",
-        picture_png=out_dir / f"{stem}.picture.png",
+        picture_png=out_dir / f"{stem}.picture.png" if clip.picture_png is not None else None,
         params_json=out_dir / f"{stem}.json",
         duration_s=clip.duration_s,
         timings=dict(clip.timings),
@@ -37,6 +38,7 @@ def write_clip(clip: ClipBytes, out_dir: Path, stem: str) -> ClipFiles:
     # The JSON record last: its presence says the clip is complete.
     _write_whole(files.mp3, clip.mp3)
     _write_whole(files.raw_png, clip.raw_png)
-    _write_whole(files.picture_png, clip.picture_png)
+    if files.picture_png is not None and clip.picture_png is not None:
+        _write_whole(files.picture_png, clip.picture_png)
     _write_whole(files.params_json, clip.params_json)
     return files

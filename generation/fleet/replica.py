@@ -46,7 +46,7 @@ def read_clip(files: ClipFiles) -> ClipBytes:
     return ClipBytes(
         mp3=files.mp3.read_bytes(),
         raw_png=files.raw_png.read_bytes(),
-        picture_png=files.picture_png.read_bytes(),
+        picture_png=files.picture_png.read_bytes() if files.picture_png else None,
         params_json=files.params_json.read_bytes(),
         duration_s=files.duration_s,
         timings=dict(files.timings),

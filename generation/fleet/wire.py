@@ -37,7 +37,7 @@ class ClipBytes:
 
     mp3: bytes
     raw_png: bytes
-    picture_png: bytes
+    picture_png: bytes | None  # radio clips have no readable picture
     params_json: bytes
     duration_s: float
     timings: Mapping[str, float] = field(default_factory=dict)

@@ -252,7 +252,8 @@ def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
     for note in result.notes:
         print(f"note: {note}")
     for path in (files.mp3, files.raw_png, files.picture_png, files.params_json):
-        print(f"wrote {path}")
+        if path is not None:
+            print(f"wrote {path}")
     shown = ("text", "vae_encode", "denoise", "vae_decode", "audio", "total")
     timings = result.timings
     print("timings: " + ", ".join(f"{k} {timings[k]:.2f} s" for k in shown if k in timings))

@@ -52,6 +52,18 @@ def test_uploads_fit_the_limit_or_say_what_was_left_off(tmp_path: Path) -> None:
     assert "upload limit" in note
 
 
+def test_a_clip_without_a_picture_uploads_its_mp3_alone(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    files = replace(_files(tmp_path, mp3=600, png=300), picture_png=None)  # a radio clip
+    mp3, note = choose_uploads(JOB, files, 1000)
+    assert [u.filename for u in mp3] == ["riff-3.mp3"]
+    assert note == ""
+    nothing, note = choose_uploads(JOB, files, 500)
+    assert nothing == []
+    assert "MP3" in note
+
+
 class RecordingSurface:
     def __init__(self) -> None:
         self.filesize_limit = 10

@@ -96,6 +96,30 @@ def test_a_job_runs_its_whole_life_and_keeps_its_files(database: Database, tmp_p
     assert rebuilt.duration_s == pytest.approx(5.11)
 
 
+def test_a_radio_clip_without_a_picture_keeps_its_other_files(
+    database: Database, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    data_dir = tmp_path / "data"
+    with database.session() as s:
+        job = create_job(s, riff(), user_id=11, model_id="tiny", guild_id=5, channel_id=6)
+    with database.session() as s:
+        mark_running(s, job.id)
+    files = replace(write_clip(data_dir / "outputs" / "1"), picture_png=None)
+    outputs = describe_clip(files)
+    assert OutputRole.PICTURE_PNG not in {spec.role for spec in outputs}
+    with database.session() as s:
+        mark_done(s, job.id, outputs, data_dir=data_dir, timings={}, duration_s=5.11)
+    with database.session() as s:
+        stored = get_job(s, job.id)
+        assert stored is not None
+        rebuilt = clip_files(stored, data_dir)
+    assert rebuilt is not None
+    assert rebuilt.picture_png is None
+    assert rebuilt.raw_png == files.raw_png
+
+
 def test_illegal_transitions_are_refused_and_change_nothing(database: Database) -> None:
     with database.session() as s:
         job_id = create_job(s, riff(), user_id=1, model_id="m").id

@@ -580,3 +580,13 @@ def test_riffusion_v1_style_folder_with_pickled_bins(
     single = write_single_file(folder, tmp_path / "riffusion-like.safetensors")
     converted = load_model(str(single), device="cpu", cache_dir=tmp_path / "cache", progress=False)
     _assert_same_weights(converted.pipe, tiny_model_session.pipe)
+
+
+def test_default_max_batch_is_chosen_per_device_and_memory() -> None:
+    from generation.models import default_max_batch
+
+    gib = 1024**3
+    assert default_max_batch(torch.device("cpu")) == 1
+    assert default_max_batch(torch.device("cuda"), total_memory=80 * gib) == 4
+    assert default_max_batch(torch.device("cuda"), total_memory=6 * gib) == 3
+    assert default_max_batch(torch.device("cuda"), total_memory=3 * gib) == 1

@@ -527,6 +527,8 @@ def test_write_outputs_leaves_everything_needed_to_make_it_again(
     assert files.mp3.stat().st_size > 1000
     assert Image.open(files.raw_png).getexif()[EXIF_SAMPLE_RATE] == PARAMS.sample_rate
     assert np.array_equal(np.asarray(Image.open(files.raw_png).convert("RGB")), pixels(result))
+    assert files.picture_png is not None
+    assert result.picture is not None
     assert Image.open(files.picture_png).size == result.picture.size
     record = json.loads(files.params_json.read_text(encoding="utf-8"))
     assert GenerationRequest.from_dict(record["request"]) == result.request
