@@ -43,7 +43,9 @@ class LinkSigner:
             return None
         if guild_id <= 0 or guild_id >= 2**63 or head != _base36(guild_id):
             return None
-        return guild_id if hmac.compare_digest(mac, self._mac(kind, guild_id)) else None
+        # Bytes: compare_digest refuses str with non-ASCII characters instead of saying no.
+        expected = self._mac(kind, guild_id).encode()
+        return guild_id if hmac.compare_digest(mac.encode("utf-8"), expected) else None
 
 
 def _base36(value: int) -> str:
