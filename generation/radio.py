@@ -22,8 +22,10 @@ from generation.radio_plan import (
     MAX_UP_NEXT,
     RadioState,
     describe,
+    new_seed,
     next_request,
     queue_prompt,
+    skip,
 )
 from generation.radio_stream import (
     RadioStream,
@@ -78,6 +80,7 @@ class KeptClip:
     audio: Any
     sample_rate: int
     files: ClipFiles | None = None
+    raw_image: Any = None
 
 
 def engine_generator(
@@ -106,7 +109,8 @@ def engine_generator(
             else:
                 writer = write
             files = await asyncio.to_thread(writer, result, out_dir, f"radio-{job_id}")
-        return KeptClip(result.audio, int(result.sample_rate), files)
+        raw = getattr(result, "raw_image", None)
+        return KeptClip(result.audio, int(result.sample_rate), files, raw)
 
     return generate
 
@@ -119,6 +123,8 @@ class ClipTag:
     request: GenerationRequest
     state: RadioState
     description: str
+    thumbnail: Any = None
+    """A small picture of the clip's spectrogram (``radio_strip.clip_thumbnail``), if any."""
 
 
 class RadioStation:
@@ -167,6 +173,8 @@ class RadioStation:
         self._failures = 0
         self._pending_hooks: set[asyncio.Task[None]] = set()
         self._idle_wait = idle_wait
+        # Bumped by a jump (skip, new seed): a clip generated for the old plan is not pushed.
+        self._epoch = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -215,6 +223,40 @@ class RadioStation:
         self._plan = queue_prompt(self._plan, prompt, max_up_next=self.max_up_next)
         return len(self._plan.up_next)
 
+    def skip(self, idle_seed: int) -> None:
+        """Morph into the next wish (or walk to ``idle_seed``) from the clip playing now.
+
+        Clips already made for the old plan are dropped, so the very next clip is the start of
+        the new morph; the one playing finishes and crossfades into it (a morph, not a cut).
+        """
+        self._jump(lambda state: skip(state, idle_seed=idle_seed))
+
+    def new_seed(self, seed: int) -> None:
+        """Walk from the clip playing now to ``seed``, at once (the queue keeps its wishes)."""
+        self._jump(lambda state: new_seed(state, seed))
+
+    def _jump(self, move: Callable[[RadioState], RadioState]) -> None:
+        moved = move(self.resume_state())
+        self._epoch += 1
+        self.stream.drop_ready()
+        self._plan = moved
+        self._wake.set()
+
+    def set_volume(self, volume: float) -> None:
+        """The listener's gain: 1.0 as generated; the stream ramps to it without a click."""
+        self.stream.gain_target = max(0.0, float(volume))
+
+    def strip_png(self, seconds: float = 20.0) -> bytes | None:
+        """The last ``seconds`` of spectrogram, small (for the now-playing message)."""
+        from generation.radio_strip import strip_png
+
+        thumbs = [
+            c.tag.thumbnail
+            for c in self.stream.recent_clips(seconds)
+            if isinstance(c.tag, ClipTag) and c.tag.thumbnail is not None
+        ]
+        return strip_png(thumbs) if thumbs else None
+
     def resume_state(self) -> RadioState:
         """Where a restart should pick up: the clip playing now, with every prompt still waiting."""
         base = self._playing.state if self._playing is not None else self._plan
@@ -243,6 +285,7 @@ class RadioStation:
             paused=self._paused,
             last_error=self._last_error,
             state=self.resume_state(),
+            volume=self.stream.gain_target,
         )
 
     def snapshot(self, seconds: float = 25.0) -> StationSnapshot:
@@ -290,6 +333,7 @@ class RadioStation:
                 else:
                     await self._wake.wait()
             before = self._plan
+            epoch = self._epoch
             request, after = next_request(before)
             try:
                 job_id = await self._new_job(request)
@@ -312,12 +356,29 @@ class RadioStation:
             await self._finish(job_id, None, getattr(result, "files", None))
             self._failures = 0
             self._last_error = None
+            if epoch != self._epoch:  # a skip came while it was made: the plan moved on
+                continue
+            thumbnail = await self._thumbnail(getattr(result, "raw_image", None))
+            if epoch != self._epoch:
+                continue
             # Prompts queued while the clip was generating live in self._plan; keep them.
             consumed = len(before.up_next) - len(after.up_next)
             self._plan = replace(after, up_next=self._plan.up_next[consumed:], last_job_id=job_id)
-            tag = ClipTag(job_id, request, self._plan, describe(request))
+            tag = ClipTag(job_id, request, self._plan, describe(request), thumbnail)
             self.stream.push(StreamClip(audio, tag))
             self._ready.set()
+
+    @staticmethod
+    async def _thumbnail(raw_image: Any) -> Any:
+        if raw_image is None:
+            return None
+        from generation.radio_strip import clip_thumbnail
+
+        try:
+            return await asyncio.to_thread(clip_thumbnail, raw_image)
+        except Exception as exc:  # a picture must never stop the music
+            log.info("no thumbnail for a radio clip: %s", exc)
+            return None
 
     async def _new_job(self, request: GenerationRequest) -> str:
         if self._hooks is None:
