@@ -26,7 +26,7 @@ def env_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_db_upgrade_creates_and_migrates(env_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert "revision 0005" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0  # idempotent
     engine = make_sync_engine(env_url)
     with engine.begin() as connection:

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_upgrade_creates_the_whole_schema_in_a_new_folder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a' / 'b' / 'riffbot.db'}"
-    assert migrate.upgrade(url) == migrate.head_revision() == "0001"
+    assert migrate.upgrade(url) == migrate.head_revision() == "0005"
     engine = make_sync_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -47,7 +47,7 @@ def test_upgrade_is_idempotent_and_downgrade_round_trips(db_url: str) -> None:
     migrate.upgrade(db_url)
     command.downgrade(migrate.alembic_config(db_url), "base")
     assert migrate.current_revisions(db_url) == ()
-    assert migrate.upgrade(db_url) == "0001"
+    assert migrate.upgrade(db_url) == migrate.head_revision()
     migrate.check(db_url)
 
 
@@ -70,7 +70,7 @@ def test_env_py_honours_riffbot_database_url(
     config = Config(str(REPO / "alembic.ini"))
     command.upgrade(config, "head")
     command.check(config)
-    assert migrate.current_revisions(f"sqlite:///{target}") == ("0001",)
+    assert migrate.current_revisions(f"sqlite:///{target}") == (migrate.head_revision(),)
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(database: Database) -> None:
