@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bot.radio.store import SavedRadio
+from bot.radio.store import RadioGuildSettings, SavedRadio
 from bot.store import GuildConfig, JobRecord, Recovered, Status
 from generation.radio_plan import RadioState
 from generation.types import (
@@ -284,6 +284,7 @@ class MemoryRadioStore:
     stopped: dict[int, str] = field(default_factory=dict)
     paused: dict[int, bool] = field(default_factory=dict)
     clips: dict[int, list[str]] = field(default_factory=dict)
+    guilds: dict[int, RadioGuildSettings] = field(default_factory=dict)
 
     async def open_session(
         self,
@@ -304,16 +305,21 @@ class MemoryRadioStore:
         return session_id
 
     async def save_state(self, session_id: int, state: RadioState, *, paused: bool) -> None:
-        old = self.sessions[session_id]
-        self.sessions[session_id] = SavedRadio(
-            old.session_id,
-            old.guild_id,
-            old.voice_channel_id,
-            old.text_channel_id,
-            old.started_by,
-            state,
-        )
+        self.sessions[session_id] = replace(self.sessions[session_id], state=state)
         self.paused[session_id] = paused
+
+    async def set_message(self, session_id: int, message_id: int | None) -> None:
+        self.sessions[session_id] = replace(self.sessions[session_id], message_id=message_id)
+
+    async def guild_settings(self, guild_id: int) -> RadioGuildSettings:
+        return self.guilds.get(guild_id, RadioGuildSettings())
+
+    async def save_guild_settings(
+        self, guild_id: int, settings: RadioGuildSettings, *, updated_by: int
+    ) -> None:
+        if not 0 <= settings.volume_pct <= 200:
+            raise ValueError("The radio's volume must be a whole percent, 0 to 200.")
+        self.guilds[guild_id] = settings
 
     async def add_clip(self, session_id: int, job_id: str) -> None:
         self.clips.setdefault(session_id, []).append(job_id)
