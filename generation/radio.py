@@ -175,6 +175,10 @@ class RadioStation:
         self._idle_wait = idle_wait
         # Bumped by a jump (skip, new seed): a clip generated for the old plan is not pushed.
         self._epoch = 0
+        # Joins read by the player thread, and those whose news reached the loop.
+        self._seams_read = 0
+        self._seams_handled = 0
+        self._handled = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -300,6 +304,18 @@ class RadioStation:
         )
 
     # ------------------------------------------------------------------ internals
+    async def settled(self) -> None:
+        """Wait until every join read so far reached the loop and its hooks finished.
+
+        Whoever reads frames on the loop itself (a simulated player) uses it to know that the
+        news of a clip is out (job saved, now-playing message edited) before looking.
+        """
+        while self._seams_handled < self._seams_read:
+            self._handled.clear()
+            await self._handled.wait()
+        if self._pending_hooks:
+            await asyncio.gather(*list(self._pending_hooks), return_exceptions=True)
+
     def _on_seam(self, seam: Seam) -> None:
         """Called in the player thread: hand the news to the event loop."""
         loop = self._loop
@@ -307,8 +323,11 @@ class RadioStation:
             return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._seam_on_loop, seam)
+            self._seams_read += 1
 
     def _seam_on_loop(self, seam: Seam) -> None:
+        self._seams_handled += 1
+        self._handled.set()
         self._wake.set()
         tag = seam.clip.tag
         if seam.looped or not isinstance(tag, ClipTag):

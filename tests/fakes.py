@@ -10,10 +10,14 @@ import asyncio
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 from bot.radio.store import RadioGuildSettings, SavedRadio
 from bot.store import GuildConfig, JobRecord, Recovered, Status
 from generation.radio_plan import RadioState
+from generation.radio_sim import SyntheticClip, SyntheticGenerator
 from generation.types import (
     ClipFiles,
     GenerationRequest,
@@ -329,3 +333,20 @@ class MemoryRadioStore:
 
     async def active_sessions(self) -> list[SavedRadio]:
         return [s for i, s in self.sessions.items() if i not in self.stopped]
+
+
+class ImageGenerator(SyntheticGenerator):
+    """The synthetic radio stand-in, plus a raw spectrogram image like the model's (one grey
+    shade per seed), so the now-playing strip has something to show."""
+
+    async def __call__(self, request: GenerationRequest, job_id: str) -> SyntheticClip:
+        clip = await super().__call__(request, job_id)
+        shade = (request.start.seed * 37) % 256
+        image = Image.new("RGB", (512, 512), (shade, shade, shade))
+        return ImageClip(clip.audio, clip.sample_rate, job_id, image)
+
+
+class ImageClip(SyntheticClip):
+    def __init__(self, audio: Any, rate: int, job_id: str, image: Image.Image) -> None:
+        super().__init__(audio, rate, job_id)
+        object.__setattr__(self, "raw_image", image)

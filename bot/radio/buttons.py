@@ -94,6 +94,7 @@ def radio_view(guild_id: int) -> discord.ui.View:
 class SteerModal(discord.ui.Modal, title="Steer the radio"):
     prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="What should the music become?",
+        custom_id="radio-steer-prompt",
         placeholder="e.g. dreamy synthwave, slow tempo",
         min_length=1,
         max_length=400,

@@ -38,7 +38,15 @@ class BotPort:
         channel = self.bot.get_channel(voice_channel_id)
         if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             return frozenset()
-        return frozenset(m.id for m in channel.members if not m.bot)
+        # From the voice states, not ``channel.members``: right after a restart the member
+        # cache may not hold everyone yet, and a listener missing there would pause the radio.
+        me = self.bot.user.id if self.bot.user is not None else None
+        humans = set()
+        for user_id in channel.voice_states:
+            member = channel.guild.get_member(user_id)
+            if user_id != me and not (member is not None and member.bot):
+                humans.add(user_id)
+        return frozenset(humans)
 
     async def post(self, text_channel_id: int | None, text: str) -> None:
         if text_channel_id is None:

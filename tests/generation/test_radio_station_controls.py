@@ -12,7 +12,7 @@ from PIL import Image
 
 from generation.radio import RadioStation
 from generation.radio_plan import initial_state, new_seed, next_request, queue_prompt, skip
-from generation.radio_sim import SyntheticClip, SyntheticGenerator
+from generation.radio_sim import SyntheticGenerator
 from generation.radio_stream import (
     RadioStream,
     StreamClip,
@@ -22,7 +22,8 @@ from generation.radio_stream import (
     seam_jump_ratio,
 )
 from generation.radio_types import FRAME_SAMPLES
-from generation.types import GenerationRequest, InvalidRequest
+from generation.types import InvalidRequest
+from tests.fakes import ImageGenerator
 from tests.generation.test_radio_station import play, run_virtual
 
 
@@ -108,22 +109,6 @@ def test_gain_ramp_maths() -> None:
     assert ramp_gain(block, 0.5, 0.5)[:, 1].tolist() == [0.5] * 4
     assert next_gain(1.0, 0.0, 0.08) == pytest.approx(0.92)
     assert next_gain(0.95, 1.0, 0.08) == 1.0
-
-
-class ImageGenerator(SyntheticGenerator):
-    """The synthetic stand-in, plus a raw spectrogram image like the model's."""
-
-    async def __call__(self, request: GenerationRequest, job_id: str) -> SyntheticClip:
-        clip = await super().__call__(request, job_id)
-        shade = (request.start.seed * 37) % 256
-        image = Image.new("RGB", (512, 512), (shade, shade, shade))
-        return ImageClip(clip.audio, clip.sample_rate, job_id, image)
-
-
-class ImageClip(SyntheticClip):
-    def __init__(self, audio: np.ndarray, rate: int, job_id: str, image: Image.Image) -> None:
-        super().__init__(audio, rate, job_id)
-        object.__setattr__(self, "raw_image", image)
 
 
 def test_station_skip_is_heard_next_and_the_strip_shows_recent_clips() -> None:
