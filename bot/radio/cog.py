@@ -91,7 +91,14 @@ class BotPort:
         return message.id
 
     async def edit_now_playing(
-        self, guild_id: int, text_channel_id: int, message_id: int, text: str, png: bytes | None
+        self,
+        guild_id: int,
+        text_channel_id: int,
+        message_id: int,
+        text: str,
+        png: bytes | None,
+        *,
+        controls: bool = True,
     ) -> bool:
         channel = self.bot.get_channel(text_channel_id)
         if not isinstance(channel, discord.TextChannel | discord.VoiceChannel | discord.Thread):
@@ -99,7 +106,7 @@ class BotPort:
         embed, files = self._embed(text, png)
         try:
             await channel.get_partial_message(message_id).edit(
-                embed=embed, attachments=files, view=radio_view(guild_id)
+                embed=embed, attachments=files, view=radio_view(guild_id) if controls else None
             )
         except discord.NotFound:
             return False

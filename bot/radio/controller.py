@@ -124,9 +124,16 @@ class DiscordPort(Protocol):
         ...
 
     async def edit_now_playing(
-        self, guild_id: int, text_channel_id: int, message_id: int, text: str, png: bytes | None
+        self,
+        guild_id: int,
+        text_channel_id: int,
+        message_id: int,
+        text: str,
+        png: bytes | None,
+        *,
+        controls: bool = True,
     ) -> bool:
-        """Edit it; False when the message (or its channel) no longer exists."""
+        """Edit it (``controls`` False: without buttons); False when it no longer exists."""
         ...
 
 
@@ -330,10 +337,12 @@ class RadioController:
         async def post(text: str, png: bytes | None) -> int | None:
             return await self.port.post_now_playing(guild_id, channel_id, text, png)
 
-        async def edit(message_id: int, text: str, png: bytes | None) -> bool:
+        async def edit(message_id: int, text: str, png: bytes | None, controls: bool) -> bool:
             if channel_id is None:
                 return False
-            return await self.port.edit_now_playing(guild_id, channel_id, message_id, text, png)
+            return await self.port.edit_now_playing(
+                guild_id, channel_id, message_id, text, png, controls=controls
+            )
 
         async def remember(message_id: int | None) -> None:
             await self.deps.store.set_message(saved.session_id, message_id)
@@ -516,9 +525,10 @@ class RadioController:
             )
         except ValueError as exc:
             raise RadioRefused(str(exc)) from exc
-        radio.settings = settings
+        before, radio.settings = radio.settings, settings
         radio.station.set_volume(settings.volume_pct / 100)
-        await radio.supervisor.check()  # 24/7 switched off in an empty channel: the countdown
+        if before.always_on != settings.always_on:
+            await radio.supervisor.check()  # 24/7 off in an empty channel: the countdown starts
 
     async def request_stop(
         self,
@@ -561,6 +571,10 @@ class RadioController:
         await radio.supervisor.stop()
         await radio.station.stop()
         await self.deps.store.close_session(radio.session_id, reason)
+        try:
+            await radio.now_playing.close(f"⏹️ The radio is off: {reason[:300]}")
+        except Exception:
+            log.exception("could not mark the now-playing message as stopped")
         if announce:
             await self.port.post(radio.text_channel_id, f"⏹️ Radio {reason}.")
 

@@ -73,8 +73,8 @@ def now_playing_text(status: StationStatus, view: NowPlayingView) -> str:
 
 Post = Callable[[str, bytes | None], Awaitable[int | None]]
 """Post a fresh message: (text, strip PNG) -> its id, or None when it could not be posted."""
-Edit = Callable[[int, str, bytes | None], Awaitable[bool]]
-"""Edit message ``id``: False when it no longer exists."""
+Edit = Callable[[int, str, bytes | None, bool], Awaitable[bool]]
+"""Edit message ``id`` (with its buttons or not): False when it no longer exists."""
 
 
 class NowPlaying:
@@ -117,7 +117,7 @@ class NowPlaying:
             text, png = await render()
             if self.message_id is not None:
                 try:
-                    if await self._edit(self.message_id, text, png):
+                    if await self._edit(self.message_id, text, png, True):
                         self.edits += 1
                         return True
                 except discord.HTTPException as exc:
@@ -128,3 +128,9 @@ class NowPlaying:
             if self._on_new_message is not None:
                 await self._on_new_message(self.message_id)
             return self.message_id is not None
+
+    async def close(self, text: str) -> None:
+        """The radio stopped: say so on the message and take its buttons away."""
+        async with self._lock:
+            if self.message_id is not None:
+                await self._edit(self.message_id, text, None, False)

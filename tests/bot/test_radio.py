@@ -61,7 +61,14 @@ class FakePort:
         return message_id
 
     async def edit_now_playing(
-        self, guild_id: int, text_channel_id: int, message_id: int, text: str, png: bytes | None
+        self,
+        guild_id: int,
+        text_channel_id: int,
+        message_id: int,
+        text: str,
+        png: bytes | None,
+        *,
+        controls: bool = True,
     ) -> bool:
         if message_id not in self.now_playing:
             return False
