@@ -261,8 +261,13 @@ class VoiceSupervisor:
         on_stop: Callable[[str], Awaitable[None]],
         config: WatchdogConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        always_on: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``always_on()`` is the server's 24/7 switch, read at every tick so that changing it
+        applies at once: with it on, an empty channel pauses the radio but never makes it leave.
+        """
         self.station = station
+        self.always_on = always_on
         self.connector = connector
         self.channel_id = channel_id
         self.humans = humans
@@ -373,14 +378,24 @@ class VoiceSupervisor:
         if self._empty_since is None:
             self._empty_since = now
         if self.state is VoiceState.PLAYING:
+            # Pausing the link stops the reads, pausing the station stops generating: the
+            # buffer stays as it is, so the music is back the moment someone joins.
             self.state = VoiceState.PAUSED_EMPTY
             self.link.pause()
             self.station.pause()
             minutes = self.config.empty_leave_s / 60
-            await self.notify(
-                f"⏸️ Nobody is in the voice channel, so the radio is paused; "
-                f"it leaves in {minutes:g} min unless someone joins."
-            )
+            if self.always_on():
+                await self.notify(
+                    "⏸️ Nobody is listening: the radio waits here (24/7) and plays again as "
+                    "soon as someone joins."
+                )
+            else:
+                await self.notify(
+                    f"⏸️ Nobody is in the voice channel, so the radio is paused; "
+                    f"it leaves in {minutes:g} min unless someone joins."
+                )
+        elif self.always_on():
+            self._empty_since = now  # 24/7: the countdown to leaving never runs
         elif now - self._empty_since >= self.config.empty_leave_s:
             await self.stop("⏹️ The radio left: nobody was listening.")
         return True

@@ -30,6 +30,8 @@ def get_guild_settings(session: Session, guild_id: int) -> GuildSettings:
         max_queue_length=None,
         blocked_words=[],
         radio_role_ids=[],
+        radio_volume=None,
+        radio_always_on=None,
         updated_by=None,
     )
 
@@ -41,6 +43,17 @@ def _positive(name: str, value: Any, upper: int | None = None) -> int | None:
         raise ValueError(f"{name} must be a whole number of at least 1 (or unset).")
     if upper is not None and value > upper:
         raise ValueError(f"{name} must be at most {upper}.")
+    return value
+
+
+MAX_RADIO_VOLUME = 200
+
+
+def _volume(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RADIO_VOLUME:
+        raise ValueError(f"The radio's volume must be a whole percent, 0 to {MAX_RADIO_VOLUME}.")
     return value
 
 
@@ -67,6 +80,8 @@ def update_guild_settings(
         "max_queue_length": lambda v: _positive("Queue length", v),
         "blocked_words": lambda v: normalise_words(v or []),
         "radio_role_ids": lambda v: sorted({int(role) for role in (v or [])}),
+        "radio_volume": lambda v: _volume(v),
+        "radio_always_on": lambda v: None if v is None else bool(v),
     }
     unknown = set(changes) - set(validators)
     if unknown:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Enum,
@@ -322,6 +323,8 @@ class RadioSession(Base):
         _enum(RadioStatus, "radio_status"), default=RadioStatus.PLAYING
     )
     stop_reason: Mapped[str | None] = mapped_column(Text)
+    now_playing_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The now-playing message in ``text_channel_id``, edited at each clip (across restarts)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -350,6 +353,11 @@ class GuildSettings(Base):
     max_queue_length: Mapped[int | None] = mapped_column(Integer)
     blocked_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     radio_role_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
-    """Roles that may control the radio, besides the starter and moderators."""
+    """The radio's DJ roles: their members steer, skip, re-seed and set the volume without a
+    vote and may stop it. Empty: every listener is a DJ (the radio is open)."""
+    radio_volume: Mapped[int | None] = mapped_column(Integer)
+    """The radio's volume in percent (``None``: 100)."""
+    radio_always_on: Mapped[bool | None] = mapped_column(Boolean)
+    """24/7: stay in an empty voice channel (``None``/False: pause, then leave)."""
     updated_by: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -36,6 +36,7 @@ UPDATABLE = frozenset(
         "queued_prompts",
         "state",
         "status",
+        "now_playing_message_id",
     }
 )
 

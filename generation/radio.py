@@ -24,8 +24,10 @@ from generation.radio_plan import (
     MAX_UP_NEXT,
     RadioState,
     describe,
+    new_seed,
     next_request,
     queue_prompt,
+    skip,
 )
 from generation.radio_stream import (
     RadioStream,
@@ -80,6 +82,7 @@ class KeptClip:
     audio: Any
     sample_rate: int
     files: ClipFiles | None = None
+    raw_image: Any = None
 
 
 def engine_generator(
@@ -108,7 +111,8 @@ def engine_generator(
             else:
                 writer = write
             files = await asyncio.to_thread(writer, result, out_dir, f"radio-{job_id}")
-        return KeptClip(result.audio, int(result.sample_rate), files)
+        raw = getattr(result, "raw_image", None)
+        return KeptClip(result.audio, int(result.sample_rate), files, raw)
 
     return generate
 
@@ -121,6 +125,8 @@ class ClipTag:
     request: GenerationRequest
     state: RadioState
     description: str
+    thumbnail: Any = None
+    """A small picture of the clip's spectrogram (``radio_strip.clip_thumbnail``), if any."""
 
 
 class RadioStation:
@@ -181,6 +187,12 @@ class RadioStation:
         self._leveller = RadioLeveller(loudness)
         self._offload = offload
         self._pump = FramePump(self.stream.read, ahead=frames_ahead) if frames_ahead else None
+        # Bumped by a jump (skip, new seed): a clip generated for the old plan is not pushed.
+        self._epoch = 0
+        # Joins read by the player thread, and those whose news reached the loop.
+        self._seams_read = 0
+        self._seams_handled = 0
+        self._handled = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -231,6 +243,40 @@ class RadioStation:
         self._plan = queue_prompt(self._plan, prompt, max_up_next=self.max_up_next)
         return len(self._plan.up_next)
 
+    def skip(self, idle_seed: int) -> None:
+        """Morph into the next wish (or walk to ``idle_seed``) from the clip playing now.
+
+        Clips already made for the old plan are dropped, so the very next clip is the start of
+        the new morph; the one playing finishes and crossfades into it (a morph, not a cut).
+        """
+        self._jump(lambda state: skip(state, idle_seed=idle_seed))
+
+    def new_seed(self, seed: int) -> None:
+        """Walk from the clip playing now to ``seed``, at once (the queue keeps its wishes)."""
+        self._jump(lambda state: new_seed(state, seed))
+
+    def _jump(self, move: Callable[[RadioState], RadioState]) -> None:
+        moved = move(self.resume_state())
+        self._epoch += 1
+        self.stream.drop_ready()
+        self._plan = moved
+        self._wake.set()
+
+    def set_volume(self, volume: float) -> None:
+        """The listener's gain: 1.0 as generated; the stream ramps to it without a click."""
+        self.stream.gain_target = max(0.0, float(volume))
+
+    def strip_png(self, seconds: float = 20.0) -> bytes | None:
+        """The last ``seconds`` of spectrogram, small (for the now-playing message)."""
+        from generation.radio_strip import strip_png
+
+        thumbs = [
+            c.tag.thumbnail
+            for c in self.stream.recent_clips(seconds)
+            if isinstance(c.tag, ClipTag) and c.tag.thumbnail is not None
+        ]
+        return strip_png(thumbs) if thumbs else None
+
     def resume_state(self) -> RadioState:
         """Where a restart should pick up: the clip playing now, with every prompt still waiting."""
         base = self._playing.state if self._playing is not None else self._plan
@@ -259,6 +305,7 @@ class RadioStation:
             paused=self._paused,
             last_error=self._last_error,
             state=self.resume_state(),
+            volume=self.stream.gain_target,
         )
 
     def snapshot(self, seconds: float = 25.0) -> StationSnapshot:
@@ -273,6 +320,18 @@ class RadioStation:
         )
 
     # ------------------------------------------------------------------ internals
+    async def settled(self) -> None:
+        """Wait until every join read so far reached the loop and its hooks finished.
+
+        Whoever reads frames on the loop itself (a simulated player) uses it to know that the
+        news of a clip is out (job saved, now-playing message edited) before looking.
+        """
+        while self._seams_handled < self._seams_read:
+            self._handled.clear()
+            await self._handled.wait()
+        if self._pending_hooks:
+            await asyncio.gather(*list(self._pending_hooks), return_exceptions=True)
+
     def _on_seam(self, seam: Seam) -> None:
         """Called in the player thread: hand the news to the event loop."""
         loop = self._loop
@@ -280,8 +339,11 @@ class RadioStation:
             return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._seam_on_loop, seam)
+            self._seams_read += 1
 
     def _seam_on_loop(self, seam: Seam) -> None:
+        self._seams_handled += 1
+        self._handled.set()
         self._wake.set()
         tag = seam.clip.tag
         if seam.looped or not isinstance(tag, ClipTag):
@@ -306,6 +368,7 @@ class RadioStation:
                 else:
                     await self._wake.wait()
             before = self._plan
+            epoch = self._epoch
             request, after = next_request(before)
             try:
                 job_id = await self._new_job(request)
@@ -328,10 +391,15 @@ class RadioStation:
             await self._finish(job_id, None, getattr(result, "files", None))
             self._failures = 0
             self._last_error = None
+            if epoch != self._epoch:  # a skip came while it was made: the plan moved on
+                continue
+            thumbnail = await self._thumbnail(getattr(result, "raw_image", None))
+            if epoch != self._epoch:
+                continue
             # Prompts queued while the clip was generating live in self._plan; keep them.
             consumed = len(before.up_next) - len(after.up_next)
             self._plan = replace(after, up_next=self._plan.up_next[consumed:], last_job_id=job_id)
-            tag = ClipTag(job_id, request, self._plan, describe(request))
+            tag = ClipTag(job_id, request, self._plan, describe(request), thumbnail)
             self.stream.push(StreamClip(audio, tag))
             self._ready.set()
 
@@ -340,6 +408,18 @@ class RadioStation:
             return finished_stream_audio(self._leveller, clip, self.stream.input_rate)
 
         return work() if self._offload is None else await self._offload(work)
+
+    @staticmethod
+    async def _thumbnail(raw_image: Any) -> Any:
+        if raw_image is None:
+            return None
+        from generation.radio_strip import clip_thumbnail
+
+        try:
+            return await asyncio.to_thread(clip_thumbnail, raw_image)
+        except Exception as exc:  # a picture must never stop the music
+            log.info("no thumbnail for a radio clip: %s", exc)
+            return None
 
     async def _new_job(self, request: GenerationRequest) -> str:
         if self._hooks is None:

@@ -66,6 +66,8 @@ class RadioState:
     settings: RadioSettings = field(default_factory=RadioSettings)
     clip_index: int = 0
     last_job_id: str | None = None
+    next_seed: int | None = None
+    """Where a seed walk goes instead of ``seed + 1`` (set by "New seed"); cleared at rollover."""
 
     @property
     def transitioning(self) -> bool:
@@ -108,6 +110,9 @@ def initial_state(prompt: str, seed: int, settings: RadioSettings | None = None)
 def queue_prompt(state: RadioState, prompt: str, *, max_up_next: int = MAX_UP_NEXT) -> RadioState:
     """Add a prompt to morph into after what is already queued."""
     text = clean_radio_prompt(prompt)
+    waiting = {p.casefold() for p in (state.target, *state.up_next) if p}
+    if text.casefold() in waiting:
+        raise InvalidRequest("That prompt is already in the queue.")
     if len(state.up_next) >= max_up_next:
         raise InvalidRequest(
             f"{len(state.up_next)} prompts are already waiting; try again after the next morph."
@@ -121,13 +126,60 @@ def _rollover(state: RadioState) -> RadioState:
         # TRANSITION P_old -> P_new at seed s ended at (P_new, s): the window shifts.
         prompt, seed = state.target, state.seed
     else:
-        # SAME_PROMPT (P, s) -> (P, s + 1) ended at (P, s + 1).
-        prompt, seed = state.prompt, (state.seed + 1) % MAX_SEED
+        # SAME_PROMPT (P, s) -> (P, s + 1) ended at (P, s + 1) (or at the chosen new seed).
+        prompt, seed = state.prompt, _walk_end(state)
     target: str | None = None
     up_next = state.up_next
     if up_next:
         target, up_next = up_next[0], up_next[1:]
-    return replace(state, prompt=prompt, seed=seed, target=target, up_next=up_next)
+    return replace(state, prompt=prompt, seed=seed, target=target, up_next=up_next, next_seed=None)
+
+
+def _walk_end(state: RadioState) -> int:
+    return state.next_seed if state.next_seed is not None else (state.seed + 1) % MAX_SEED
+
+
+def nearest_point(state: RadioState) -> tuple[str, int]:
+    """The end of the current segment that the clip made last is closest to.
+
+    A jump (skip, new seed) starts its morph there: an endpoint holds only a prompt and a seed,
+    so the nearest one is the closest the new segment can start to what is heard now.
+    """
+    start, end = endpoints(state)
+    return (start.prompt, start.seed) if state.alpha <= 0.5 else (end.prompt, end.seed)
+
+
+def skip(state: RadioState, *, idle_seed: int) -> RadioState:
+    """Leave the current segment now for the next wish (a morph from the current clip).
+
+    With no wish waiting the radio walks to ``idle_seed`` instead, so a skip is always heard.
+    """
+    prompt, seed = nearest_point(state)
+    if state.up_next:
+        target, up_next = state.up_next[0], state.up_next[1:]
+        return replace(
+            state,
+            prompt=prompt,
+            seed=seed,
+            alpha=0.0,
+            target=target,
+            up_next=up_next,
+            next_seed=None,
+        )
+    return new_seed(state, idle_seed)
+
+
+def new_seed(state: RadioState, seed: int) -> RadioState:
+    """Walk from the current clip to ``seed`` now; a morph under way goes back to the queue."""
+    if not 0 <= seed <= MAX_SEED - 1:
+        raise InvalidRequest(f"The radio's seed must be between 0 and {MAX_SEED - 1}.")
+    prompt, start = nearest_point(state)
+    up_next = state.up_next
+    if state.target is not None and state.target != prompt:
+        up_next = (state.target, *up_next)
+    return replace(
+        state, prompt=prompt, seed=start, alpha=0.0, target=None, up_next=up_next, next_seed=seed
+    )
 
 
 def endpoints(state: RadioState) -> tuple[Endpoint, Endpoint]:
@@ -137,7 +189,7 @@ def endpoints(state: RadioState) -> tuple[Endpoint, Endpoint]:
     if state.target is not None:
         end = Endpoint(state.target, state.seed, s.strength, s.guidance)
     else:
-        end = Endpoint(state.prompt, (state.seed + 1) % MAX_SEED, s.strength, s.guidance)
+        end = Endpoint(state.prompt, _walk_end(state), s.strength, s.guidance)
     return start, end
 
 

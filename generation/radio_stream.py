@@ -36,6 +36,34 @@ CHUNK = 1024
 
 FloatArray = npt.NDArray[np.float32]
 
+#: How fast the listener's volume may move: a full 0 -> 1 change takes 250 ms (12.5 frames),
+#: slow enough that no step is heard as a click, quick enough to feel immediate.
+GAIN_STEP_PER_FRAME = FRAME_MS / 250.0
+
+
+def ramp_gain(block: FloatArray, start: float, end: float) -> FloatArray:
+    """``block`` scaled by a gain moving linearly from ``start`` to ``end`` across it.
+
+    The volume step of the stream: kept apart from the loudness and joins so that it only ever
+    multiplies frames. A ramp within each frame (not one gain per frame) keeps the change free
+    of steps at frame edges.
+    """
+    if start == end:
+        return block if start == 1.0 else (block * np.float32(start)).astype(np.float32)
+    n = block.shape[0]
+    gains = np.linspace(start, end, n, endpoint=False, dtype=np.float32) + np.float32(
+        (end - start) / n
+    )
+    out: FloatArray = (block * gains[:, None]).astype(np.float32)
+    return out
+
+
+def next_gain(current: float, target: float, max_step: float = GAIN_STEP_PER_FRAME) -> float:
+    """The gain at the end of the next frame: ``target``, at most ``max_step`` away."""
+    if abs(target - current) <= max_step:
+        return target
+    return current + max_step if target > current else current - max_step
+
 
 @dataclass(frozen=True, eq=False)
 class StreamClip:
@@ -182,6 +210,9 @@ class RadioStream:
         self._history: deque[bytes] = deque(maxlen=max(1, round(history_s * 1000 / FRAME_MS)))
         self._started_at_frame: deque[tuple[int, StreamClip]] = deque(maxlen=64)
         self._read_lock = threading.Lock()
+        self._gain = 1.0
+        self.gain_target = 1.0
+        """The listener's volume (1.0 = as generated); reached by :func:`ramp_gain`."""
 
     # ------------------------------------------------------------------ producer side
     def push(self, clip: StreamClip) -> None:
@@ -196,6 +227,13 @@ class RadioStream:
             )
         with self._lock:
             self._ready.append(clip)
+
+    def drop_ready(self) -> list[StreamClip]:
+        """Forget the queued clips (a skip); the playing one plays on to its crossfade."""
+        with self._lock:
+            dropped = list(self._ready)
+            self._ready.clear()
+        return dropped
 
     def ready_count(self) -> int:
         """Clips generated and waiting, not counting the one playing."""
@@ -243,8 +281,15 @@ class RadioStream:
             block, self._out = self._out[:FRAME_SAMPLES], self._out[FRAME_SAMPLES:]
             frame = to_pcm16(block)
             self.stats.frames += 1
-            self._history.append(frame)
+            self._history.append(frame)  # saved as made, whatever the listener's volume
+            return self._apply_volume(block, frame)
+
+    def _apply_volume(self, block: FloatArray, frame: bytes) -> bytes:
+        start = self._gain
+        self._gain = next_gain(start, self.gain_target)
+        if start == self._gain == 1.0:
             return frame
+        return to_pcm16(ramp_gain(block, start, self._gain))
 
     def recent_pcm(self, seconds: float) -> bytes:
         """The last ``seconds`` of what was read, as s16le 48 kHz stereo (for ``/radio save``)."""

@@ -53,6 +53,12 @@ class StationStatus:
     paused: bool
     last_error: str | None
     state: RadioState
+    volume: float = 1.0
+
+    @property
+    def queue(self) -> tuple[str, ...]:
+        """The wishes not yet heard, in the order they will play (plain data for any page)."""
+        return self.up_next
 
     @property
     def health(self) -> str:
@@ -93,6 +99,20 @@ class Station(Protocol):
     def resume(self) -> None: ...
 
     def queue_prompt(self, prompt: str) -> int: ...
+
+    def skip(self, idle_seed: int) -> None:
+        """Morph from the clip playing now into the next wish (or ``idle_seed``) at once."""
+        ...
+
+    def new_seed(self, seed: int) -> None: ...
+
+    def set_volume(self, volume: float) -> None:
+        """The listener's gain (1.0 = as generated), reached smoothly."""
+        ...
+
+    def strip_png(self, seconds: float = 20.0) -> bytes | None:
+        """A small picture of the last ``seconds`` of spectrogram (None before any image)."""
+        ...
 
     def status(self) -> StationStatus: ...
 

@@ -10,10 +10,14 @@ import asyncio
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from bot.radio.store import SavedRadio
+from PIL import Image
+
+from bot.radio.store import RadioGuildSettings, SavedRadio
 from bot.store import ANY_GUILD, AnyGuild, GuildConfig, JobRecord, Recovered, Status
 from generation.radio_plan import RadioState
+from generation.radio_sim import SyntheticClip, SyntheticGenerator
 from generation.types import (
     ClipFiles,
     GenerationRequest,
@@ -293,6 +297,7 @@ class MemoryRadioStore:
     stopped: dict[int, str] = field(default_factory=dict)
     paused: dict[int, bool] = field(default_factory=dict)
     clips: dict[int, list[str]] = field(default_factory=dict)
+    guilds: dict[int, RadioGuildSettings] = field(default_factory=dict)
 
     async def open_session(
         self,
@@ -313,16 +318,21 @@ class MemoryRadioStore:
         return session_id
 
     async def save_state(self, session_id: int, state: RadioState, *, paused: bool) -> None:
-        old = self.sessions[session_id]
-        self.sessions[session_id] = SavedRadio(
-            old.session_id,
-            old.guild_id,
-            old.voice_channel_id,
-            old.text_channel_id,
-            old.started_by,
-            state,
-        )
+        self.sessions[session_id] = replace(self.sessions[session_id], state=state)
         self.paused[session_id] = paused
+
+    async def set_message(self, session_id: int, message_id: int | None) -> None:
+        self.sessions[session_id] = replace(self.sessions[session_id], message_id=message_id)
+
+    async def guild_settings(self, guild_id: int) -> RadioGuildSettings:
+        return self.guilds.get(guild_id, RadioGuildSettings())
+
+    async def save_guild_settings(
+        self, guild_id: int, settings: RadioGuildSettings, *, updated_by: int
+    ) -> None:
+        if not 0 <= settings.volume_pct <= 200:
+            raise ValueError("The radio's volume must be a whole percent, 0 to 200.")
+        self.guilds[guild_id] = settings
 
     async def add_clip(self, session_id: int, job_id: str) -> None:
         self.clips.setdefault(session_id, []).append(job_id)
@@ -332,3 +342,20 @@ class MemoryRadioStore:
 
     async def active_sessions(self) -> list[SavedRadio]:
         return [s for i, s in self.sessions.items() if i not in self.stopped]
+
+
+class ImageGenerator(SyntheticGenerator):
+    """The synthetic radio stand-in, plus a raw spectrogram image like the model's (one grey
+    shade per seed), so the now-playing strip has something to show."""
+
+    async def __call__(self, request: GenerationRequest, job_id: str) -> SyntheticClip:
+        clip = await super().__call__(request, job_id)
+        shade = (request.start.seed * 37) % 256
+        image = Image.new("RGB", (512, 512), (shade, shade, shade))
+        return ImageClip(clip.audio, clip.sample_rate, job_id, image)
+
+
+class ImageClip(SyntheticClip):
+    def __init__(self, audio: Any, rate: int, job_id: str, image: Image.Image) -> None:
+        super().__init__(audio, rate, job_id)
+        object.__setattr__(self, "raw_image", image)

@@ -14,7 +14,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.messages import NO_MENTIONS
+from bot.radio.buttons import RadioButton, SteerModal, radio_view
 from bot.radio.controller import RadioController, RadioDeps, RadioRefused
+from bot.radio.settings import radio_settings_command
 from bot.replies import reply
 from bot.voice import DiscordConnector
 from generation.types import GenerationError
@@ -36,7 +38,15 @@ class BotPort:
         channel = self.bot.get_channel(voice_channel_id)
         if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             return frozenset()
-        return frozenset(m.id for m in channel.members if not m.bot)
+        # From the voice states, not ``channel.members``: right after a restart the member
+        # cache may not hold everyone yet, and a listener missing there would pause the radio.
+        me = self.bot.user.id if self.bot.user is not None else None
+        humans = set()
+        for user_id in channel.voice_states:
+            member = channel.guild.get_member(user_id)
+            if user_id != me and not (member is not None and member.bot):
+                humans.add(user_id)
+        return frozenset(humans)
 
     async def post(self, text_channel_id: int | None, text: str) -> None:
         if text_channel_id is None:
@@ -56,6 +66,52 @@ class BotPort:
             return
         await channel.edit(status=text)
 
+    @staticmethod
+    def _embed(text: str, png: bytes | None) -> tuple[discord.Embed, list[discord.File]]:
+        embed = discord.Embed(title="📻 Riffbot radio", description=text[:4000])
+        if png is None:
+            return embed, []
+        embed.set_image(url=f"attachment://{STRIP_NAME}")
+        return embed, [discord.File(io.BytesIO(png), filename=STRIP_NAME)]
+
+    async def post_now_playing(
+        self, guild_id: int, text_channel_id: int | None, text: str, png: bytes | None
+    ) -> int | None:
+        channel = self.bot.get_channel(text_channel_id) if text_channel_id else None
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        embed, files = self._embed(text, png)
+        try:
+            message = await channel.send(
+                embed=embed, files=files, view=radio_view(guild_id), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.info("could not post the now-playing message: %s", exc)
+            return None
+        return message.id
+
+    async def edit_now_playing(
+        self,
+        guild_id: int,
+        text_channel_id: int,
+        message_id: int,
+        text: str,
+        png: bytes | None,
+        *,
+        controls: bool = True,
+    ) -> bool:
+        channel = self.bot.get_channel(text_channel_id)
+        if not isinstance(channel, discord.TextChannel | discord.VoiceChannel | discord.Thread):
+            return False
+        embed, files = self._embed(text, png)
+        try:
+            await channel.get_partial_message(message_id).edit(
+                embed=embed, attachments=files, view=radio_view(guild_id) if controls else None
+            )
+        except discord.NotFound:
+            return False
+        return True
+
 
 def _member_voice_channel(interaction: discord.Interaction[Any]) -> int | None:
     user = interaction.user
@@ -73,6 +129,15 @@ def _in_stage_channel(interaction: discord.Interaction[Any]) -> bool:
 def _is_moderator(interaction: discord.Interaction[Any]) -> bool:
     user = interaction.user
     return isinstance(user, discord.Member) and user.guild_permissions.manage_channels
+
+
+def _roles(interaction: discord.Interaction[Any]) -> frozenset[int]:
+    user = interaction.user
+    return frozenset(r.id for r in user.roles) if isinstance(user, discord.Member) else frozenset()
+
+
+STRIP_NAME = "radio-strip.png"
+CONTROLS = {"seed": "seed", "skip": "skip", "vup": "volume+", "vdown": "volume-"}
 
 
 @app_commands.guild_only()
@@ -102,6 +167,9 @@ class RadioCog(
         super().__init__()
 
     async def cog_unload(self) -> None:
+        settings = self.bot.tree.get_command("settings")
+        if isinstance(settings, app_commands.Group):
+            settings.remove_command("radio")
         await self.controller.shutdown()
 
     # ---------------------------------------------------------------- events
@@ -180,10 +248,51 @@ class RadioCog(
     async def prompt(
         self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 400]
     ) -> None:
+        await self.steer_from_modal(interaction, text)
+
+    async def steer_from_modal(self, interaction: discord.Interaction[Any], prompt: str) -> None:
+        """``/radio prompt`` and the Steer modal: one road into the queue."""
         try:
             message = await self.controller.queue_prompt(
-                guild_id=interaction.guild_id or 0, user_id=interaction.user.id, prompt=text
+                guild_id=interaction.guild_id or 0,
+                user_id=interaction.user.id,
+                prompt=prompt,
+                roles=_roles(interaction),
+                moderator=_is_moderator(interaction),
             )
+        except RadioRefused as exc:
+            await reply(interaction, f"⚠️ {exc}")
+            return
+        await interaction.response.send_message(message, allowed_mentions=NO_MENTIONS)
+
+    async def handle_button(self, interaction: discord.Interaction[Any], action: str) -> None:
+        """A click on the now-playing message; refusals go only to the person who clicked."""
+        guild_id = interaction.guild_id or 0
+        if guild_id not in self.controller.radios:
+            await reply(interaction, "⚠️ No radio is playing here.")
+            return
+        if action == "steer":
+            await interaction.response.send_modal(SteerModal())
+            return
+        if action == "save":
+            await self._save(interaction)
+            return
+        try:
+            if action == "stop":
+                message = await self.controller.request_stop(
+                    guild_id=guild_id,
+                    user_id=interaction.user.id,
+                    moderator=_is_moderator(interaction),
+                    roles=_roles(interaction),
+                )
+            else:
+                message = await self.controller.control(
+                    guild_id=guild_id,
+                    user_id=interaction.user.id,
+                    action=CONTROLS[action],
+                    roles=_roles(interaction),
+                    moderator=_is_moderator(interaction),
+                )
         except RadioRefused as exc:
             await reply(interaction, f"⚠️ {exc}")
             return
@@ -196,6 +305,7 @@ class RadioCog(
                 guild_id=interaction.guild_id or 0,
                 user_id=interaction.user.id,
                 moderator=_is_moderator(interaction),
+                roles=_roles(interaction),
             )
         except RadioRefused as exc:
             await reply(interaction, f"⚠️ {exc}")
@@ -215,6 +325,9 @@ class RadioCog(
 
     @app_commands.command(name="save", description="Post the last 25 seconds as an MP3")
     async def save(self, interaction: discord.Interaction[Any]) -> None:
+        await self._save(interaction)
+
+    async def _save(self, interaction: discord.Interaction[Any]) -> None:
         guild_id = interaction.guild_id or 0
         if guild_id not in self.controller.radios:
             await reply(interaction, "⚠️ No radio is playing here.")
@@ -248,6 +361,10 @@ def radio_extension(deps: RadioDeps) -> Callable[[RiffBot], Awaitable[None]]:
     async def install(bot: RiffBot) -> None:
         connector = deps.connector or DiscordConnector(bot, bitrate_kbps=deps.config.bitrate_kbps)
         controller = RadioController(deps, BotPort(bot), connector)
+        bot.add_dynamic_items(RadioButton)
         await bot.add_cog(RadioCog(bot, controller, lambda: bot.services.seed_images))
+        settings = bot.tree.get_command("settings")
+        if isinstance(settings, app_commands.Group):
+            settings.add_command(radio_settings_command(controller))
 
     return install

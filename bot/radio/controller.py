@@ -16,12 +16,14 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import discord
 
-from bot.radio.store import RadioStore, SavedRadio
+from bot.radio.now_playing import NowPlaying, NowPlayingView, now_playing_text
+from bot.radio.store import RadioGuildSettings, RadioStore, SavedRadio
+from bot.radio.votes import decide_vote, is_dj
 from bot.store import JobStore
 from bot.voice import Connector, VoiceError, VoiceSupervisor, WatchdogConfig
 from generation.radio_plan import (
@@ -85,6 +87,10 @@ class RadioConfig:
     run_watchdog: bool = True
     default_prompt: str = DEFAULT_PROMPT
     bitrate_kbps: int = 96
+    volume_step_pct: int = 10
+    max_volume_pct: int = 200
+    now_playing_interval_s: float = 4.0
+    strip_seconds: float = 20.0
 
 
 @dataclass
@@ -111,6 +117,25 @@ class DiscordPort(Protocol):
 
     async def set_channel_status(self, voice_channel_id: int, text: str | None) -> None: ...
 
+    async def post_now_playing(
+        self, guild_id: int, text_channel_id: int | None, text: str, png: bytes | None
+    ) -> int | None:
+        """Post the now-playing message with the radio's buttons; its id (None: not posted)."""
+        ...
+
+    async def edit_now_playing(
+        self,
+        guild_id: int,
+        text_channel_id: int,
+        message_id: int,
+        text: str,
+        png: bytes | None,
+        *,
+        controls: bool = True,
+    ) -> bool:
+        """Edit it (``controls`` False: without buttons); False when it no longer exists."""
+        ...
+
 
 class RadioRefused(Exception):
     """A request the controller turns down; the message is for the person who asked."""
@@ -126,7 +151,11 @@ class GuildRadio:
     station: Station
     supervisor: VoiceSupervisor
     hooks: ClipRecorder
+    now_playing: NowPlaying
+    settings: RadioGuildSettings = field(default_factory=RadioGuildSettings)
     votes: frozenset[int] = frozenset()
+    action_votes: dict[str, frozenset[int]] = field(default_factory=dict)
+    """Votes per action ("skip", "seed", "volume+", "steer:<prompt>"), cleared when it happens."""
     watchdog: asyncio.Task[None] | None = None
     channel_status: str | None = None
 
@@ -170,6 +199,7 @@ class ClipRecorder:
             radio.session_id, radio.station.resume_state(), paused=False
         )
         await self.controller.update_channel_status(radio, state)
+        await self.controller.refresh_now_playing(radio)
 
 
 def channel_status_text(state: RadioState) -> str:
@@ -254,6 +284,8 @@ class RadioController:
         hooks = ClipRecorder(self, saved.guild_id)
         station = self.deps.make_station(saved.state, hooks, f"radio:{saved.guild_id}")
         guild_id = saved.guild_id
+        settings = await self.deps.store.guild_settings(guild_id)
+        station.set_volume(settings.volume_pct / 100)
 
         async def notify(text: str) -> None:
             await self.port.post(saved.text_channel_id, text)
@@ -270,6 +302,7 @@ class RadioController:
             on_stop=on_stop,
             config=self.deps.config.watchdog,
             clock=self.deps.clock,
+            always_on=lambda: radio.settings.always_on,
         )
         radio = GuildRadio(
             saved.session_id,
@@ -280,6 +313,8 @@ class RadioController:
             station,
             supervisor,
             hooks,
+            self._now_playing(saved),
+            settings,
         )
         hooks.radio = radio
         await station.start()
@@ -293,7 +328,55 @@ class RadioController:
         if self.deps.config.run_watchdog:
             radio.watchdog = asyncio.create_task(self._watch(radio), name=f"radio-{guild_id}")
         await self.update_channel_status(radio, saved.state)
+        await self.refresh_now_playing(radio)
         return radio
+
+    def _now_playing(self, saved: SavedRadio) -> NowPlaying:
+        guild_id, channel_id = saved.guild_id, saved.text_channel_id
+
+        async def post(text: str, png: bytes | None) -> int | None:
+            return await self.port.post_now_playing(guild_id, channel_id, text, png)
+
+        async def edit(message_id: int, text: str, png: bytes | None, controls: bool) -> bool:
+            if channel_id is None:
+                return False
+            return await self.port.edit_now_playing(
+                guild_id, channel_id, message_id, text, png, controls=controls
+            )
+
+        async def remember(message_id: int | None) -> None:
+            await self.deps.store.set_message(saved.session_id, message_id)
+
+        return NowPlaying(
+            post,
+            edit,
+            message_id=saved.message_id,
+            clock=self.deps.clock,
+            min_interval_s=self.deps.config.now_playing_interval_s,
+            on_new_message=remember,
+        )
+
+    async def refresh_now_playing(self, radio: GuildRadio) -> bool:
+        """Edit the now-playing message (rate-limited by :class:`NowPlaying`)."""
+        if radio.text_channel_id is None:
+            return False
+
+        async def render() -> tuple[str, bytes | None]:
+            status = radio.station.status()
+            view = NowPlayingView(
+                listeners=len(self.port.listeners(radio.supervisor.channel_id)),
+                voice_state=radio.supervisor.state.value,
+                always_on=radio.settings.always_on,
+                dj_roles=bool(radio.settings.dj_role_ids),
+            )
+            strip = await asyncio.to_thread(radio.station.strip_png, self.deps.config.strip_seconds)
+            return now_playing_text(status, view), strip
+
+        try:
+            return await radio.now_playing.update(render)
+        except Exception:  # the message is a view of the radio: the music plays on
+            log.exception("now-playing update failed")
+            return False
 
     async def _watch(self, radio: GuildRadio) -> None:
         while True:
@@ -310,7 +393,34 @@ class RadioController:
             raise RadioRefused("No radio is playing here; start one with `/radio start`.")
         return radio
 
-    async def queue_prompt(self, *, guild_id: int, user_id: int, prompt: str) -> str:
+    def _vote(
+        self, radio: GuildRadio, action: str, user_id: int, roles: frozenset[int], moderator: bool
+    ) -> tuple[bool, str]:
+        """Whether ``action`` happens now; otherwise the vote tally to show."""
+        decision = decide_vote(
+            user_id,
+            dj=is_dj(roles=roles, dj_roles=radio.settings.dj_role_ids, moderator=moderator),
+            listeners=self.port.listeners(radio.supervisor.channel_id),
+            votes=radio.action_votes.get(action, frozenset()),
+        )
+        if decision.refusal is not None:
+            raise RadioRefused(decision.refusal)
+        if decision.go:
+            radio.action_votes.pop(action, None)
+            return True, ""
+        radio.action_votes[action] = decision.votes
+        return False, f"{len(decision.votes)}/{decision.needed}"
+
+    async def queue_prompt(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        prompt: str,
+        roles: frozenset[int] = frozenset(),
+        moderator: bool = False,
+    ) -> str:
+        """Steer: add a wish to the queue (a DJ at once, anyone else by vote)."""
         radio = self._radio(guild_id)
         if user_id not in self.port.listeners(radio.supervisor.channel_id):
             raise RadioRefused("Join the radio's voice channel to steer it.")
@@ -318,31 +428,125 @@ class RadioController:
             prompt = clean_radio_prompt(prompt)
         except GenerationError as exc:
             raise RadioRefused(str(exc)) from exc
+        shown = discord.utils.escape_markdown(prompt[:200])
         now = self.deps.clock()
         last = self._last_prompt.get((guild_id, user_id))
         cooldown = self.deps.config.prompt_cooldown_s
         if last is not None and now - last < cooldown:
             wait = math.ceil(cooldown - (now - last))
             raise RadioRefused(f"You steered the radio a moment ago; try again in {wait} s.")
+        if prompt.casefold() in {p.casefold() for p in radio.station.status().queue}:
+            raise RadioRefused("That prompt is already in the queue.")
+        go, tally = self._vote(radio, f"steer:{prompt.casefold()}", user_id, roles, moderator)
+        self._last_prompt[(guild_id, user_id)] = now
+        if not go:
+            return f"🗳️ Vote for **{shown}** counted ({tally}); it joins the queue at half."
         try:
             place = radio.station.queue_prompt(prompt)
         except GenerationError as exc:
             raise RadioRefused(str(exc)) from exc
-        self._last_prompt[(guild_id, user_id)] = now
         await self.deps.store.save_state(
             radio.session_id, radio.station.resume_state(), paused=False
         )
+        await self.refresh_now_playing(radio)
         when = "next" if place == 1 else f"#{place} in line"
-        shown = discord.utils.escape_markdown(prompt)
         return f"🎛️ Queued: **{shown}** ({when}); the music morphs into it over the next clips."
 
-    async def request_stop(self, *, guild_id: int, user_id: int, moderator: bool) -> str:
+    async def control(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        action: str,
+        roles: frozenset[int] = frozenset(),
+        moderator: bool = False,
+    ) -> str:
+        """Skip, new seed, volume up or down: a DJ at once, anyone else by vote."""
         radio = self._radio(guild_id)
+        if action not in ("skip", "seed", "volume+", "volume-"):
+            raise RadioRefused("The radio has no such control.")
+        go, tally = self._vote(radio, action, user_id, roles, moderator)
+        names = {"skip": "skip", "seed": "a new seed", "volume+": "louder", "volume-": "quieter"}
+        if not go:
+            return f"🗳️ Vote for {names[action]} counted ({tally})."
+        if action == "skip":
+            waiting = radio.station.status().queue
+            radio.station.skip(self.deps.rng.randrange(0, MAX_SEED - 1))
+            radio.action_votes.clear()
+            target = discord.utils.escape_markdown(waiting[0][:200]) if waiting else None
+            text = (
+                f"⏭️ Skipping to **{target}**: it morphs in from this clip."
+                if target
+                else "⏭️ Nothing queued: skipping to a new seed."
+            )
+        elif action == "seed":
+            seed = self.deps.rng.randrange(0, MAX_SEED - 1)
+            radio.station.new_seed(seed)
+            text = f"🌱 New seed {seed}: the music walks there from this clip."
+        else:
+            step = self.deps.config.volume_step_pct * (1 if action == "volume+" else -1)
+            volume = min(self.deps.config.max_volume_pct, max(0, radio.settings.volume_pct + step))
+            await self._apply_settings(radio, replace(radio.settings, volume_pct=volume), user_id)
+            text = f"🔊 Volume {volume} %."
+        await self.deps.store.save_state(
+            radio.session_id, radio.station.resume_state(), paused=False
+        )
+        await self.refresh_now_playing(radio)
+        return text
+
+    # ---------------------------------------------------------------- server settings
+    async def guild_settings(self, guild_id: int) -> RadioGuildSettings:
+        radio = self.radios.get(guild_id)
+        if radio is not None:
+            return radio.settings
+        return await self.deps.store.guild_settings(guild_id)
+
+    async def save_guild_settings(
+        self, guild_id: int, settings: RadioGuildSettings, *, updated_by: int
+    ) -> RadioGuildSettings:
+        """Persist and apply now to a radio that is playing (volume, 24/7, DJ roles)."""
+        radio = self.radios.get(guild_id)
+        if radio is not None:
+            await self._apply_settings(radio, settings, updated_by)
+            await self.refresh_now_playing(radio)
+        else:
+            try:
+                await self.deps.store.save_guild_settings(guild_id, settings, updated_by=updated_by)
+            except ValueError as exc:
+                raise RadioRefused(str(exc)) from exc
+        return settings
+
+    async def _apply_settings(
+        self, radio: GuildRadio, settings: RadioGuildSettings, updated_by: int
+    ) -> None:
+        try:
+            await self.deps.store.save_guild_settings(
+                radio.guild_id, settings, updated_by=updated_by
+            )
+        except ValueError as exc:
+            raise RadioRefused(str(exc)) from exc
+        before, radio.settings = radio.settings, settings
+        radio.station.set_volume(settings.volume_pct / 100)
+        if before.always_on != settings.always_on:
+            await radio.supervisor.check()  # 24/7 off in an empty channel: the countdown starts
+
+    async def request_stop(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        moderator: bool,
+        roles: frozenset[int] = frozenset(),
+    ) -> str:
+        """The stop rules: the starter, a moderator, a DJ (a member with a DJ role), the only
+        listener, or a vote of half the listeners."""
+        radio = self._radio(guild_id)
+        dj_role = bool(roles & radio.settings.dj_role_ids)
         decision = decide_stop(
             user_id,
             starter_id=radio.started_by,
             listeners=self.port.listeners(radio.supervisor.channel_id),
-            moderator=moderator,
+            moderator=moderator or dj_role,
             votes=radio.votes,
         )
         radio.votes = decision.votes
@@ -367,6 +571,10 @@ class RadioController:
         await radio.supervisor.stop()
         await radio.station.stop()
         await self.deps.store.close_session(radio.session_id, reason)
+        try:
+            await radio.now_playing.close(f"⏹️ The radio is off: {reason[:300]}")
+        except Exception:
+            log.exception("could not mark the now-playing message as stopped")
         if announce:
             await self.port.post(radio.text_channel_id, f"⏹️ Radio {reason}.")
 

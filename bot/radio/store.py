@@ -22,6 +22,22 @@ class SavedRadio:
     text_channel_id: int | None
     started_by: int
     state: RadioState
+    message_id: int | None = None
+    """The now-playing message, edited at each clip (``None``: post a new one)."""
+
+
+@dataclass(frozen=True)
+class RadioGuildSettings:
+    """One server's radio settings (``/settings radio``).
+
+    ``dj_role_ids`` is ``guild_settings.radio_role_ids``: members with one of these roles steer,
+    skip, re-seed and set the volume without a vote, and may stop the radio. With none set,
+    every listener is a DJ. ``always_on`` is 24/7: stay in an empty channel, paused.
+    """
+
+    dj_role_ids: frozenset[int] = frozenset()
+    volume_pct: int = 100
+    always_on: bool = False
 
 
 class RadioStore(Protocol):
@@ -44,6 +60,16 @@ class RadioStore(Protocol):
     async def close_session(self, session_id: int, reason: str) -> None: ...
 
     async def active_sessions(self) -> list[SavedRadio]: ...
+
+    async def set_message(self, session_id: int, message_id: int | None) -> None: ...
+
+    async def guild_settings(self, guild_id: int) -> RadioGuildSettings: ...
+
+    async def save_guild_settings(
+        self, guild_id: int, settings: RadioGuildSettings, *, updated_by: int
+    ) -> None:
+        """Raises ``ValueError`` with a sentence for the admin when a value is out of range."""
+        ...
 
 
 class DbRadioStore:
@@ -141,9 +167,43 @@ class DbRadioStore:
                         radio.text_channel_id,
                         int(radio.started_by),
                         state,
+                        radio.now_playing_message_id,
                     )
                 )
             return saved
 
         result: list[SavedRadio] = await self._run(read)
         return result
+
+    async def set_message(self, session_id: int, message_id: int | None) -> None:
+        from db.radio import update_radio_session
+
+        await self._run(update_radio_session, session_id, now_playing_message_id=message_id)
+
+    async def guild_settings(self, guild_id: int) -> RadioGuildSettings:
+        from db.guilds import get_guild_settings
+
+        def read(session: Any) -> RadioGuildSettings:
+            row = get_guild_settings(session, guild_id)
+            return RadioGuildSettings(
+                dj_role_ids=frozenset(int(r) for r in row.radio_role_ids or ()),
+                volume_pct=100 if row.radio_volume is None else int(row.radio_volume),
+                always_on=bool(row.radio_always_on),
+            )
+
+        result: RadioGuildSettings = await self._run(read)
+        return result
+
+    async def save_guild_settings(
+        self, guild_id: int, settings: RadioGuildSettings, *, updated_by: int
+    ) -> None:
+        from db.guilds import update_guild_settings
+
+        await self._run(
+            update_guild_settings,
+            guild_id,
+            updated_by=updated_by,
+            radio_role_ids=sorted(settings.dj_role_ids),
+            radio_volume=settings.volume_pct,
+            radio_always_on=settings.always_on,
+        )

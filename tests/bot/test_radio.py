@@ -41,6 +41,8 @@ class FakePort:
         self.members: dict[int, set[int]] = {VOICE: {ALICE, BOB}}
         self.posts: list[tuple[int | None, str]] = []
         self.statuses: list[tuple[int, str | None]] = []
+        self.now_playing: dict[int, tuple[str, bytes | None]] = {}
+        self.edits: list[int] = []
 
     def listeners(self, voice_channel_id: int) -> frozenset[int]:
         return frozenset(self.members.get(voice_channel_id, set()))
@@ -50,6 +52,29 @@ class FakePort:
 
     async def set_channel_status(self, voice_channel_id: int, text: str | None) -> None:
         self.statuses.append((voice_channel_id, text))
+
+    async def post_now_playing(
+        self, guild_id: int, text_channel_id: int | None, text: str, png: bytes | None
+    ) -> int | None:
+        message_id = 9000 + len(self.now_playing)
+        self.now_playing[message_id] = (text, png)
+        return message_id
+
+    async def edit_now_playing(
+        self,
+        guild_id: int,
+        text_channel_id: int,
+        message_id: int,
+        text: str,
+        png: bytes | None,
+        *,
+        controls: bool = True,
+    ) -> bool:
+        if message_id not in self.now_playing:
+            return False
+        self.now_playing[message_id] = (text, png)
+        self.edits.append(message_id)
+        return True
 
 
 class SignallingStore(MemoryRadioStore):

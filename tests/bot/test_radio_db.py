@@ -68,3 +68,28 @@ async def test_clips_are_jobs_with_lineage_and_a_restart_resumes(
     assert second.generator.requests[0] == played_request
     assert played.request["start"]["prompt"] == "lofi"
     await second.controller.shutdown()
+
+
+async def test_station_settings_and_the_now_playing_message_live_in_the_database(
+    database: Database,
+) -> None:
+    from bot.radio.store import RadioGuildSettings
+    from generation.radio_plan import initial_state
+
+    store = DbRadioStore(database)
+    assert await store.guild_settings(GUILD) == RadioGuildSettings()
+    wanted = RadioGuildSettings(dj_role_ids=frozenset({7, 2**60}), volume_pct=35, always_on=True)
+    await store.save_guild_settings(GUILD, wanted, updated_by=3)
+    assert await store.guild_settings(GUILD) == wanted
+    with pytest.raises(ValueError, match="volume"):
+        await store.save_guild_settings(GUILD, RadioGuildSettings(volume_pct=900), updated_by=3)
+    session = await store.open_session(
+        guild_id=GUILD,
+        voice_channel_id=10,
+        text_channel_id=20,
+        started_by=3,
+        state=initial_state("lofi", 4),
+    )
+    await store.set_message(session, 2**61)
+    (saved,) = await store.active_sessions()
+    assert saved.message_id == 2**61

@@ -121,8 +121,8 @@ def test_any_walk_is_continuous_and_morphs_in_order(ops: list[str | None]) -> No
         if op is None:
             request, state = next_request(state)
             requests.append(request)
-        elif len(state.up_next) < 8:
-            state = queue_prompt(state, op)
+        elif len(state.up_next) < 8 and op not in (state.target, *state.up_next):
+            state = queue_prompt(state, op)  # a prompt already waiting is refused (the guard)
             queued.append(op)
     for before, after in itertools.pairwise(requests):
         if after.alpha == 0.25:  # a new segment starts where the last one ended
