@@ -220,6 +220,7 @@ def build_bot(
     signer = web_signer(settings) if settings.web_enabled else None
     if sync_commands is not None:
         config = replace(config, sync_commands=sync_commands)
+    links = link_maker(settings, signer) if signer is not None else None
     radio = radio_extension(
         RadioDeps(
             make_station=station_factory(
@@ -237,6 +238,7 @@ def build_bot(
             jobs=store,
             encode_mp3=pcm_to_mp3,
             config=radio_config(settings),
+            radio_page=(lambda guild_id: links(guild_id).radio) if links is not None else None,
         )
     )
     extensions = [radio]
@@ -255,7 +257,7 @@ def build_bot(
             shrink=FfmpegShrinker(),
             probe=probe_duration,
             extensions=extensions,
-            web_links=link_maker(settings, signer) if signer is not None else None,
+            web_links=links,
         )
     )
     return bot, engine, database

@@ -104,6 +104,8 @@ class RadioDeps:
     """``None``: discord.py voice (:class:`bot.voice.DiscordConnector`)."""
     clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
+    radio_page: Callable[[int], str] | None = None
+    """guild id -> the signed link of its web radio page (``None``: no web companion)."""
 
 
 class DiscordPort(Protocol):
@@ -368,6 +370,7 @@ class RadioController:
                 voice_state=radio.supervisor.state.value,
                 always_on=radio.settings.always_on,
                 dj_roles=bool(radio.settings.dj_role_ids),
+                web_url=self.deps.radio_page(radio.guild_id) if self.deps.radio_page else None,
             )
             strip = await asyncio.to_thread(radio.station.strip_png, self.deps.config.strip_seconds)
             return now_playing_text(status, view), strip

@@ -38,6 +38,8 @@ class NowPlayingView:
     voice_state: str
     always_on: bool
     dj_roles: bool
+    web_url: str | None = None
+    """The server's web radio page (the live spectrogram timeline and the stream)."""
 
 
 def now_playing_text(status: StationStatus, view: NowPlayingView) -> str:
@@ -68,6 +70,8 @@ def now_playing_text(status: StationStatus, view: NowPlayingView) -> str:
         lines.append(f"⚠️ Fell behind {status.underruns}× (repeated a clip)")
     if view.dj_roles:
         lines.append("DJs act at once; others vote (half the listeners).")
+    if view.web_url:
+        lines.append(f"🌐 Watch it being drawn and listen in a browser: <{view.web_url}>")
     return "\n".join(lines)
 
 

@@ -139,8 +139,14 @@ def make_extension(
         ),
         connector=connector,
         clock=clock,
+        radio_page=radio_page,
     )
     return radio_extension(deps), env
+
+
+def radio_page(guild_id: int) -> str:
+    """Stands in for the web room's signed link maker."""
+    return f"https://riffbot.example/radio/signed-for-{guild_id}"
 
 
 @pytest.fixture
@@ -184,6 +190,7 @@ async def test_now_playing_appears_updates_at_each_clip_and_is_reposted_when_del
     assert "**alpha** 0.50" in text
     assert "**1** listening" in text
     assert "ahead" in text
+    assert f"<{radio_page(station.sim.guild.id)}>" in text  # this server's web radio page
     (message,) = station.now_playing()
     assert message.id == first.id  # edited, not posted again
     assert [a.filename for a in message.attachments] == ["radio-strip.png"]
