@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bot.store import GuildConfig, JobRecord, Recovered, Status
 from generation.radio_plan import RadioState
 from generation.types import (
     ClipFiles,
+    GenerationError,
     GenerationRequest,
     JobCancelled,
     Priority,
@@ -69,6 +71,7 @@ class GatedRunner:
         self.mp3_bytes = mp3_bytes
         self.png_bytes = png_bytes
         self.submitted: list[Submitted] = []
+        self.batches: list[tuple[str, ...]] = []
         self.waiting: list[str] = []
         self.running: set[str] = set()
         self.cancelled: set[str] = set()
@@ -145,6 +148,32 @@ class GatedRunner:
             return write_clip(out_dir, job_id, mp3_bytes=self.mp3_bytes, png_bytes=self.png_bytes)
         finally:
             self.running.discard(job_id)
+
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        """Each take through ``render`` at once (gates per take); records the set as one batch."""
+        self.batches.append(tuple(job_ids))
+        done = await asyncio.gather(
+            *(
+                self.render(r, job_id=i, owner=owner, out_dir=d, on_progress=on_progress)
+                for r, i, d in zip(requests, job_ids, out_dirs, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        outcomes: list[ClipFiles | GenerationError] = []
+        for outcome in done:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, GenerationError):
+                raise outcome
+            outcomes.append(outcome)
+        return outcomes
 
     def cancel(self, job_id: str) -> bool:
         if job_id in self.waiting:

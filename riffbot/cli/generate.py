@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from generation.types import ClipFiles, GenerationRequest
     from riffbot.settings import Settings
 
+MAX_TAKES = 4
 REMIX_STRENGTH = 0.55  # keeps the upload's rhythm and contour; 0.75 mostly replaces it
 
 
@@ -46,6 +47,14 @@ def _shared(parser: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     riff = sub.add_parser("riff", help="make a clip from a text prompt")
     riff.add_argument("prompt", help="what the music should sound like; (word:1.3) weights")
+    riff.add_argument(
+        "--takes",
+        type=int,
+        default=1,
+        choices=range(1, MAX_TAKES + 1),
+        metavar="N",
+        help=f"takes in one batch, seeds seed, seed+1, ... (1-{MAX_TAKES}, default 1)",
+    )
     _shared(riff)
     riff.set_defaults(func=riff_command)
 
@@ -190,12 +199,12 @@ def _run(
     except KeyboardInterrupt:
         print("cancelled: nothing was written", file=sys.stderr)
         return 130
-    result = results[0]
-    try:
-        files = _write(result, Path(args.out))
-    except OSError as error:
-        return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}")
-    _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
+    for result in results:
+        try:
+            files = _write(result, Path(args.out))
+        except OSError as error:
+            return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}")
+        _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
     return 0
 
 
@@ -264,7 +273,14 @@ def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
 
 
 def riff_command(args: argparse.Namespace, settings: Settings) -> int:
-    return _run(args, settings, [_request(args, settings, "riff", args.prompt)])
+    from generation.types import MAX_SEED
+
+    first = _request(args, settings, "riff", args.prompt)
+    takes = [
+        replace(first, start=replace(first.start, seed=(first.start.seed + i) % (MAX_SEED + 1)))
+        for i in range(args.takes)
+    ]
+    return _run(args, settings, takes)
 
 
 def loop_command(args: argparse.Namespace, settings: Settings) -> int:

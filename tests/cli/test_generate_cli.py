@@ -94,6 +94,23 @@ def test_riff_writes_all_four_files_with_progress(
     assert str(files["mp3"]) in captured.out
 
 
+def test_riff_takes_writes_one_clip_per_take_with_consecutive_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code = main(["riff", "dub techno", "--takes", "2", "--seed", "41", *FAST, "--out", str(out)])
+    assert code == 0
+    records = sorted(out.glob("*.json"))
+    seeds = [json.loads(r.read_text(encoding="utf-8"))["request"]["start"]["seed"] for r in records]
+    assert seeds == [41, 42]
+    mp3s = sorted(out.glob("*.mp3"))
+    assert [m.stem for m in mp3s] == ["riff_dub-techno_41", "riff_dub-techno_42"]
+    assert all(m.stat().st_size > 0 for m in mp3s)
+    assert "seed 41," in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["riff", "dub techno", "--takes", "5", *FAST, "--out", str(out)])
+
+
 def test_blend_transition_and_extend_from_its_record(tmp_path: Path) -> None:
     out = tmp_path / "blend"
     assert (

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_upgrade_creates_the_whole_schema_in_a_new_folder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a' / 'b' / 'riffbot.db'}"
-    assert migrate.upgrade(url) == migrate.head_revision() == "0001"
+    assert migrate.upgrade(url) == migrate.head_revision() == "0004"
     engine = make_sync_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -47,7 +47,32 @@ def test_upgrade_is_idempotent_and_downgrade_round_trips(db_url: str) -> None:
     migrate.upgrade(db_url)
     command.downgrade(migrate.alembic_config(db_url), "base")
     assert migrate.current_revisions(db_url) == ()
-    assert migrate.upgrade(db_url) == "0001"
+    assert migrate.upgrade(db_url) == migrate.head_revision()
+    migrate.check(db_url)
+
+
+def test_0004_keeps_0001_rows_and_adds_takes_preferences_and_source(db_url: str) -> None:
+    config = migrate.alembic_config(db_url)
+    command.upgrade(config, "0001")
+    engine = make_sync_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO guild_settings (guild_id, default_steps, blocked_words, "
+                "radio_role_ids, updated_at) VALUES (7, 30, '[]', '[]', '2026-01-01')"
+            )
+        )
+    migrate.upgrade(db_url)
+    with engine.begin() as connection:
+        row = connection.execute(
+            text("SELECT default_steps, default_takes FROM guild_settings WHERE guild_id = 7")
+        ).one()
+        columns = {c["name"] for c in inspect(connection).get_columns("jobs")}
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert tuple(row) == (30, None)
+    assert "source" in columns
+    assert "user_preferences" in tables
     migrate.check(db_url)
 
 
@@ -70,7 +95,7 @@ def test_env_py_honours_riffbot_database_url(
     config = Config(str(REPO / "alembic.ini"))
     command.upgrade(config, "head")
     command.check(config)
-    assert migrate.current_revisions(f"sqlite:///{target}") == ("0001",)
+    assert migrate.current_revisions(f"sqlite:///{target}") == (migrate.head_revision(),)
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(database: Database) -> None:

@@ -35,6 +35,7 @@ from bot.store import JobStore
 from generation.seeds import SEED_IMAGE_NAMES
 from generation.types import (
     ClipFiles,
+    GenerationError,
     GenerationRequest,
     JobRunner,
     Priority,
@@ -82,6 +83,35 @@ class SimRunner:
         finally:
             self.order.append(job_id)
             self.done_event(job_id).set()
+
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        assert self.env is not None
+        work = self.inner.render_takes(
+            requests,
+            job_ids=job_ids,
+            owner=owner,
+            out_dirs=out_dirs,
+            priority=priority,
+            on_progress=on_progress,
+        )
+        try:
+            outcomes: list[ClipFiles | GenerationError] = await self.env.external_wait(
+                work, reason="generation engine"
+            )
+            return outcomes
+        finally:
+            for job_id in job_ids:
+                self.order.append(job_id)
+                self.done_event(job_id).set()
 
     def cancel(self, job_id: str) -> bool:
         return self.inner.cancel(job_id)
