@@ -22,8 +22,9 @@ from bot.config import BotConfig
 from bot.flow import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
 from bot.replies import reply
-from bot.services import DurationProbe, Services
+from bot.services import CombinePictures, DurationProbe, Services
 from bot.store import JobStore, Recovered
+from bot.takes import SetButton
 from bot.views import BlendSelect, RiffButton
 from generation.types import JobRunner
 
@@ -46,6 +47,9 @@ class BotDeps:
     shrink: Shrinker | None = None
     probe: DurationProbe | None = None
     recover_on_start: bool = True
+    combine_pictures: CombinePictures | None = None
+    """Stacks a set's take pictures into one (``generation.picture.combine_takes``, which
+    draws with PIL); without it a set posts take 1's picture."""
 
 
 def intents() -> discord.Intents:
@@ -91,6 +95,7 @@ class RiffBot(commands.Bot):
             rng=deps.rng,
             seed_images=deps.seed_images,
             probe=deps.probe,
+            combine_pictures=deps.combine_pictures,
         )
         self.remixer = reactions.install(self, self.services)
         self._leftovers: Recovered | None = None
@@ -100,7 +105,7 @@ class RiffBot(commands.Bot):
             # Before anything can add jobs (commands, the radio resuming on ready): only now
             # is every queued or running job in the database an orphan of the last process.
             self._leftovers = await self.services.store.recover()
-        self.add_dynamic_items(RiffButton, BlendSelect)
+        self.add_dynamic_items(RiffButton, BlendSelect, SetButton)
         register_all(self.tree, self.services)
         for extension in self.deps.extensions:
             await extension(self)

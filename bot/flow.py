@@ -22,7 +22,7 @@ import discord
 
 from bot import messages
 from bot.config import BotConfig
-from bot.store import GuildConfig, JobRecord, JobStore, Recovered, Status
+from bot.store import TAKE, TAKES, GuildConfig, JobRecord, JobStore, Recovered, Status
 from bot.surfaces import ChannelSurface, Surface, Upload
 from bot.views import result_view, status_view
 from generation.scheduling import OwnerLimit, QueueFull
@@ -190,15 +190,8 @@ class Dispatcher:
         ephemeral reply instead of a public message, and a lock makes check-and-write atomic
         so two quick clicks cannot both slip under the limit.
         """
-        per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
         async with self._admission:
-            active = [
-                job for job in await self.store.active_jobs() if job.request.mode != Mode.RADIO
-            ]
-            if sum(1 for job in active if job.user_id == user_id) >= per_user:
-                raise OwnerLimit(owner_for(user_id), per_user)
-            if len(active) >= capacity:
-                raise QueueFull(capacity)
+            await self._check_room(user_id, guild_config)
             return await self.store.create_job(
                 request,
                 user_id=user_id,
@@ -208,6 +201,57 @@ class Dispatcher:
                 partner_id=partner_id,
                 action=action,
             )
+
+    async def admit_takes(
+        self,
+        requests: list[GenerationRequest],
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        guild_config: GuildConfig | None = None,
+        parent_id: str | None = None,
+        action: str | None = None,
+    ) -> tuple[JobRecord, list[JobRecord]]:
+        """Write a set's row and one row per take under the same check as ``admit``.
+
+        The set counts as one job against the limits (its takes are one batch on the
+        engine); the takes point at the set as their parent.
+        """
+        async with self._admission:
+            await self._check_room(user_id, guild_config)
+            parent = await self.store.create_job(
+                requests[0],
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                parent_id=parent_id,
+                action=action or TAKES,
+            )
+            takes = [
+                await self.store.create_job(
+                    request,
+                    user_id=user_id,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    parent_id=parent.id,
+                    action=TAKE,
+                )
+                for request in requests
+            ]
+            return parent, takes
+
+    async def _check_room(self, user_id: int, guild_config: GuildConfig | None) -> None:
+        per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
+        active = [
+            job
+            for job in await self.store.active_jobs()
+            if job.request.mode != Mode.RADIO and job.action != TAKE  # a set counts once
+        ]
+        if sum(1 for job in active if job.user_id == user_id) >= per_user:
+            raise OwnerLimit(owner_for(user_id), per_user)
+        if len(active) >= capacity:
+            raise QueueFull(capacity)
 
     # --- running ------------------------------------------------------------------------
     async def run(self, job: JobRecord, surface: Surface) -> JobRecord:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -72,3 +74,34 @@ def render_picture(
     buf.seek(0)
     with Image.open(buf) as out:
         return out.convert("RGB")
+
+
+TAKE_LABEL_PX = 24
+
+
+def combine_takes(pictures: Sequence[Path]) -> bytes:
+    """One PNG for a set of takes: their readable pictures stacked, each under "take N".
+
+    One picture rather than N keeps a post of four takes to one image in the client, and the
+    labels match the numbers on the take's buttons.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    images = []
+    for path in pictures:
+        with Image.open(path) as opened:
+            images.append(opened.convert("RGB"))
+    width = max(image.width for image in images)
+    height = sum(image.height + TAKE_LABEL_PX for image in images)
+    out = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=16)
+    top = 0
+    for number, image in enumerate(images, start=1):
+        draw.text((8, top + 3), f"take {number}", fill="black", font=font)
+        top += TAKE_LABEL_PX
+        out.paste(image, (0, top))
+        top += image.height
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()

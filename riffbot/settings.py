@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     default_guidance: float = Field(default=7.0, ge=0.0, le=30.0)
     default_scheduler: str = "pndm"
     default_seed_image: str = "og_beat"
+    default_takes: int = Field(default=2, ge=1, le=4)  # takes per /riff, in one engine batch
     max_prompt_chars: int = Field(default=400, ge=1)
     max_audio_seconds: float = Field(default=60.0, gt=0)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)

@@ -69,6 +69,7 @@ def bot_config(settings: Settings) -> BotConfig:
         default_guidance=settings.default_guidance,
         default_scheduler=settings.default_scheduler,
         default_seed_image=settings.default_seed_image or None,
+        default_takes=settings.default_takes,
         max_active_per_user=settings.max_active_jobs_per_user,
         max_queue_length=settings.max_queue_length,
         max_upload_bytes=settings.max_upload_bytes,
@@ -121,6 +122,7 @@ def build_bot(
     from bot.radio.controller import RadioDeps
     from bot.radio.store import DbRadioStore
     from db import Database, upgrade
+    from generation.picture import combine_takes
     from generation.radio import pcm_to_mp3, station_factory
     from generation.seeds import SEED_IMAGE_NAMES
 
@@ -165,6 +167,7 @@ def build_bot(
             shrink=FfmpegShrinker(),
             probe=probe_duration,
             extensions=[radio],
+            combine_pictures=combine_takes,
         )
     )
     return bot, engine, database

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.radio.store import SavedRadio
-from bot.store import GuildConfig, JobRecord, Recovered, Status
+from bot.store import TAKE, GuildConfig, JobRecord, Preferences, Recovered, Status
 from generation.radio_plan import RadioState
 from generation.types import (
     ClipFiles,
@@ -159,20 +159,23 @@ class GatedRunner:
         priority: Priority = Priority.INTERACTIVE,
         on_progress: ProgressCallback | None = None,
     ) -> list[ClipFiles | GenerationError]:
-        """Each take through ``render`` at once (gates per take); records the set as one batch."""
+        """Each take through ``render`` in turn, in the caller's task (so SimCord's declared
+        wait covers it); records the set as one batch."""
         self.batches.append(tuple(job_ids))
-        done = await asyncio.gather(
-            *(
-                self.render(r, job_id=i, owner=owner, out_dir=d, on_progress=on_progress)
-                for r, i, d in zip(requests, job_ids, out_dirs, strict=True)
-            ),
-            return_exceptions=True,
-        )
         outcomes: list[ClipFiles | GenerationError] = []
-        for outcome in done:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, GenerationError):
-                raise outcome
-            outcomes.append(outcome)
+        for request, job_id, out_dir in zip(requests, job_ids, out_dirs, strict=True):
+            try:
+                outcomes.append(
+                    await self.render(
+                        request,
+                        job_id=job_id,
+                        owner=owner,
+                        out_dir=out_dir,
+                        on_progress=on_progress,
+                    )
+                )
+            except GenerationError as error:
+                outcomes.append(error)
         return outcomes
 
     def cancel(self, job_id: str) -> bool:
@@ -201,6 +204,7 @@ class MemoryStore:
     posts: dict[int, str] = field(default_factory=dict)
     triggers: list[dict[str, object]] = field(default_factory=list)
     configs: dict[int, GuildConfig] = field(default_factory=dict)
+    prefs: dict[int, Preferences] = field(default_factory=dict)
     _next_id: int = 1
 
     async def create_job(
@@ -296,6 +300,19 @@ class MemoryStore:
         self, guild_id: int, config: GuildConfig, *, updated_by: int
     ) -> None:
         self.configs[guild_id] = config
+
+    async def preferences(self, user_id: int) -> Preferences:
+        return self.prefs.get(user_id, Preferences())
+
+    async def save_preferences(self, user_id: int, preferences: Preferences) -> None:
+        self.prefs[user_id] = preferences
+
+    async def takes_of(self, set_id: str, guild_id: int | None) -> list[JobRecord]:
+        parent = self.jobs.get(set_id)
+        if parent is None or parent.guild_id != guild_id:
+            return []
+        takes = [j for j in self.jobs.values() if j.parent_id == set_id and j.action == TAKE]
+        return sorted(takes, key=lambda job: int(job.id))
 
     async def recover(self) -> Recovered:
         for job in await self.active_jobs():

@@ -1,4 +1,5 @@
-"""``/riff prompt [negative] [seed] [seed_image] [steps] [strength] [loop] [attachment]``."""
+"""``/riff prompt [takes] [negative] [seed] [seed_image] [steps] [strength] [guidance]
+[scheduler] [loop] [attachment]``: more than one take goes the road of ``bot.takes``."""
 
 from pathlib import Path
 from typing import Any
@@ -6,13 +7,17 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import launch
+from bot.actions import guild_config, launch
 from bot.commands.common import save_attachment
 from bot.replies import reply
 from bot.requests import check_seed_image, check_upload, riff_request
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
+from bot.takes import MAX_TAKES, choose_takes, launch_takes, take_requests
+from generation.schedule import SCHEDULERS
 from generation.types import MAX_SEED, GenerationError, GenerationRequest
+
+SCHEDULER_CHOICES = [app_commands.Choice(name=name, value=name) for name in SCHEDULERS]
 
 
 def upload_path(services: Services, interaction: discord.Interaction[Any], filename: str) -> Path:
@@ -34,23 +39,30 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     @tree.command(name="riff", description="Make a clip of music from a text prompt")
     @app_commands.describe(
         prompt="What the music should sound like",
+        takes=f"How many takes, in one batch at seeds seed, seed+1, ... (1-{MAX_TAKES})",
         negative="What it should not sound like",
         seed="Same seed + same settings = same clip",
         seed_image="Rhythm/structure to start from (a shipped seed image)",
         steps="Denoising steps (more = slower, finer)",
         strength="How far to move from the seed image (0.05-1)",
+        guidance="How closely to follow the prompt (classifier-free guidance, 0-20)",
+        scheduler="The sampler (pndm is Riffusion's)",
         loop="Make a clip that repeats without a seam",
         attachment="An audio clip or spectrogram PNG to start from instead of a seed image",
     )
     @app_commands.autocomplete(seed_image=seed_image_choices)
+    @app_commands.choices(scheduler=SCHEDULER_CHOICES)
     async def riff(
         interaction: discord.Interaction[Any],
         prompt: app_commands.Range[str, 1, max_chars],
+        takes: app_commands.Range[int, 1, MAX_TAKES] | None = None,
         negative: app_commands.Range[str, 1, max_chars] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         seed_image: app_commands.Range[str, 1, 100] | None = None,
         steps: app_commands.Range[int, 1, config.max_steps] | None = None,
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+        guidance: app_commands.Range[float, 0.0, 20.0] | None = None,
+        scheduler: app_commands.Choice[str] | None = None,
         loop: bool = False,
         attachment: discord.Attachment | None = None,
     ) -> None:
@@ -71,6 +83,11 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             await reply(interaction, f"⚠️ {error}")
             return
 
+        preferences = await services.store.preferences(interaction.user.id)
+        count = choose_takes(
+            takes, preferences, await guild_config(services, interaction.guild_id), config
+        )
+
         def build(cfg: GuildConfig) -> GenerationRequest:
             return riff_request(
                 config,
@@ -80,9 +97,11 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
                 negative=negative,
                 seed=seed,
                 seed_image=chosen,
-                steps=steps or cfg.default_steps,
+                steps=steps or preferences.steps or cfg.default_steps,
                 strength=strength,
                 loop=loop,
+                guidance=guidance if guidance is not None else preferences.guidance,
+                scheduler=scheduler.value if scheduler is not None else preferences.scheduler,
             )
 
         async def save_upload(job: JobRecord) -> None:
@@ -90,4 +109,10 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             assert target is not None
             await save_attachment(attachment, target)
 
-        await launch(interaction, build, before_run=save_upload if target is not None else None)
+        before_run = save_upload if target is not None else None
+        if count == 1:
+            await launch(interaction, build, before_run=before_run)
+            return
+        await launch_takes(
+            interaction, lambda cfg: take_requests(build(cfg), count), before_run=before_run
+        )

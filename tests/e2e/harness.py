@@ -30,8 +30,9 @@ from simcord.backend.models import Message
 from bot.app import BotDeps, Extension, RiffBot, create_bot
 from bot.config import BotConfig
 from bot.flow import Shrinker
-from bot.services import DurationProbe
+from bot.services import CombinePictures, DurationProbe
 from bot.store import JobStore
+from generation.picture import combine_takes
 from generation.seeds import SEED_IMAGE_NAMES
 from generation.types import (
     ClipFiles,
@@ -206,6 +207,7 @@ async def open_sim(
     settle_timeout: float = WAIT_S,
     shrink: Shrinker | None = None,
     probe: DurationProbe | None = None,
+    combine_pictures: CombinePictures | None = combine_takes,
 ) -> AsyncIterator[Sim]:
     """Start a ``RiffBot`` on SimCord with one guild, one channel, members alice and bob."""
     sim_runner = SimRunner(runner)
@@ -220,6 +222,7 @@ async def open_sim(
             seed_images=SEED_IMAGES,
             shrink=shrink,
             probe=probe,
+            combine_pictures=combine_pictures,
         )
 
     bot = create_bot(make_deps(sim_runner))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
 
 from generation import codec
 from generation.params import SpectrogramParams
-from generation.picture import render_picture
+from generation.picture import TAKE_LABEL_PX, combine_takes, render_picture
 from generation.seeds import seed_image
 from generation.synth import music_clip
 
@@ -44,3 +48,16 @@ def test_stereo_pictures_get_a_panel_per_channel() -> None:
     )
     stereo_pic = render_picture(codec.image_from_audio(audio, stereo), stereo)
     assert stereo_pic.height > 1.5 * mono_pic.height
+
+
+def test_takes_are_stacked_in_order_each_under_its_label(tmp_path: Path) -> None:
+    red, blue = tmp_path / "1.png", tmp_path / "2.png"
+    Image.new("RGB", (80, 30), (255, 0, 0)).save(red)
+    Image.new("RGB", (80, 30), (0, 0, 255)).save(blue)
+    combined = np.asarray(Image.open(io.BytesIO(combine_takes([red, blue]))).convert("RGB"))
+    assert combined.shape == (2 * (30 + TAKE_LABEL_PX), 80, 3)
+    first_top, second_top = TAKE_LABEL_PX, 2 * TAKE_LABEL_PX + 30
+    assert tuple(combined[first_top + 5, 40]) == (255, 0, 0)
+    assert tuple(combined[second_top + 5, 40]) == (0, 0, 255)
+    label = combined[:TAKE_LABEL_PX, :60]
+    assert (label.sum(axis=2) < 200).any()  # the "take 1" text is drawn in the strip
