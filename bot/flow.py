@@ -22,6 +22,7 @@ import discord
 
 from bot import messages
 from bot.config import BotConfig
+from bot.posts import RawButton, result_embed
 from bot.store import TAKE, TAKES, GuildConfig, JobRecord, JobStore, Recovered, Status
 from bot.surfaces import ChannelSurface, Surface, Upload
 from bot.views import result_view, status_view
@@ -381,10 +382,17 @@ class Dispatcher:
         return replace(flow.job, status=Status.FAILED, error=error)
 
     async def _show_final(
-        self, flow: Flow, content: str, uploads: list[Upload] | None = None, view: Any = None
+        self,
+        flow: Flow,
+        content: str,
+        uploads: list[Upload] | None = None,
+        view: Any = None,
+        embeds: list[discord.Embed] | None = None,
     ) -> discord.Message | None:
         try:
-            return await flow.surface.show(content, uploads=uploads or [], view=view)
+            return await flow.surface.show(
+                content, uploads=uploads or [], view=view, embeds=embeds or []
+            )
         except discord.HTTPException as error:
             log.warning("could not show the final state of job %s: %s", flow.job.id, error)
             return None
@@ -411,11 +419,16 @@ class Dispatcher:
                 if any(u.filename.endswith(".mp3") for u in uploads):
                     shrunk = "ℹ️ The MP3 was re-encoded at a lower bitrate to fit this server."
                     note = f"{shrunk} {note.removeprefix('ℹ️ ')}".strip()
+        picture = next((u.filename for u in uploads if u.filename.endswith(".png")), None)
+        embed = result_embed(job, model_name=self.config.model_name, picture=picture)
+        view = result_view(job.id)
+        view.add_item(RawButton(job.id))
         message = await self._show_final(
             Flow(job=job, surface=surface, editor=StatusEditor(surface, self.spawn, interval_s=0)),
             messages.result_text(job, job.user_id, note),
             uploads,
-            result_view(job.id),
+            view,
+            [embed],
         )
         if message is not None:
             await self.store.record_post(

@@ -57,8 +57,9 @@ class Surface(Protocol):
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
-        """Replace the message's text, files and buttons; returns the message when known."""
+        """Replace the message's text, files, embeds and buttons; returns it when known."""
         ...
 
 
@@ -84,10 +85,11 @@ class ChannelSurface:
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
         files = [upload.to_file() for upload in uploads]
         if self.message is None:
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"embeds": list(embeds)}
             if view is not None:
                 extra["view"] = view
             if self.reply_to is not None:
@@ -97,7 +99,11 @@ class ChannelSurface:
             )
         else:
             self.message = await self.message.edit(
-                content=content, attachments=files, view=view, allowed_mentions=NO_MENTIONS
+                content=content,
+                attachments=files,
+                embeds=list(embeds),
+                view=view,
+                allowed_mentions=NO_MENTIONS,
             )
         return self.message
 
@@ -125,12 +131,14 @@ class InteractionSurface:
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
         if self.fallback is None and not self.interaction.is_expired():
             try:
                 return await self.interaction.edit_original_response(
                     content=content,
                     attachments=[upload.to_file() for upload in uploads],
+                    embeds=list(embeds),
                     view=view,
                     allowed_mentions=NO_MENTIONS,
                 )
@@ -140,4 +148,4 @@ class InteractionSurface:
                 log.info("interaction token unusable (%s); posting to the channel", error.code)
         if self.fallback is None:
             self.fallback = self._make_fallback()
-        return await self.fallback.show(content, uploads=uploads, view=view)
+        return await self.fallback.show(content, uploads=uploads, view=view, embeds=embeds)

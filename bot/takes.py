@@ -28,12 +28,13 @@ from bot.actions import ADMIT_BUDGET_S, acknowledge, guild_config, may_manage
 from bot.config import BotConfig
 from bot.flow import StatusEditor, owner_for
 from bot.messages import NO_MENTIONS
-from bot.replies import reply
+from bot.posts import RawButton, set_embed
+from bot.replies import guarded, reply
 from bot.requests import REROLL, derive
 from bot.services import Services, services_of
 from bot.store import GuildConfig, JobRecord, Preferences, Status
 from bot.surfaces import InteractionSurface, Surface, Upload
-from bot.views import BUTTONS, RiffButton, guarded
+from bot.views import BUTTONS, RiffButton
 from generation.types import (
     MAX_SEED,
     ClipFiles,
@@ -130,6 +131,8 @@ def takes_view(set_id: str, takes: Sequence[tuple[int, JobRecord]]) -> discord.u
         for action in TAKE_ACTIONS:
             view.add_item(take_button(action, take.id, number))
     view.add_item(SetButton("reroll", set_id, row=MAX_TAKES))
+    for number, take in takes:
+        view.add_item(RawButton(take.id, label=f"Spectrogram {number}", row=MAX_TAKES))
     return view
 
 
@@ -385,7 +388,9 @@ async def post_takes(
     """Show a finished set (files, per-take buttons) and remember the post as the set's."""
     uploads, size_note = choose_set_uploads(set_job, takes, surface.filesize_limit)
     text = set_result_text(set_job, takes, " ".join(n for n in (note, size_note) if n))
-    message = await _show(surface, text, uploads, takes_view(set_job.id, takes))
+    picture = next((u.filename for u in uploads if u.filename.endswith(".png")), None)
+    embed = set_embed(set_job, takes, model_name=services.config.model_name, picture=picture)
+    message = await _show(surface, text, uploads, takes_view(set_job.id, takes), [embed])
     if message is not None:
         await services.store.record_post(
             set_job.id,
@@ -401,9 +406,10 @@ async def _show(
     content: str,
     uploads: list[Upload] | None = None,
     view: discord.ui.View | None = None,
+    embeds: list[discord.Embed] | None = None,
 ) -> discord.Message | None:
     try:
-        return await surface.show(content, uploads=uploads or [], view=view)
+        return await surface.show(content, uploads=uploads or [], view=view, embeds=embeds or [])
     except discord.HTTPException as error:
         log.warning("could not show a set of takes: %s", error)
         return None

@@ -70,6 +70,7 @@ def bot_config(settings: Settings) -> BotConfig:
         default_scheduler=settings.default_scheduler,
         default_seed_image=settings.default_seed_image or None,
         default_takes=settings.default_takes,
+        model_name=model_display_name(settings.model),
         max_active_per_user=settings.max_active_jobs_per_user,
         max_queue_length=settings.max_queue_length,
         max_upload_bytes=settings.max_upload_bytes,
@@ -78,6 +79,15 @@ def bot_config(settings: Settings) -> BotConfig:
         dev_guild_id=settings.dev_guild_id,
         sync_commands=settings.bot_sync_commands,
     )
+
+
+def model_display_name(model: str) -> str:
+    """The model as posts name it: a hub id as is, a local file or folder by its name only
+    (a server's paths are nobody's business)."""
+    from pathlib import Path
+
+    path = Path(model).expanduser()
+    return path.name if path.exists() else model
 
 
 def radio_config(settings: Settings) -> RadioConfig:

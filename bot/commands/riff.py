@@ -9,8 +9,9 @@ from discord import app_commands
 
 from bot.actions import guild_config, launch
 from bot.commands.common import save_attachment
+from bot.posts import raw_image_of
 from bot.replies import reply
-from bot.requests import check_seed_image, check_upload, riff_request
+from bot.requests import check_seed_image, check_upload, parse_job_ref, riff_request
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
 from bot.takes import MAX_TAKES, choose_takes, launch_takes, take_requests
@@ -34,7 +35,13 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     ) -> list[app_commands.Choice[str]]:
         needle = current.casefold()
         names = [name for name in services.seed_images if needle in name.casefold()]
-        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+        choices = [app_commands.Choice(name=name, value=name) for name in names]
+        for job in await services.store.recent_jobs(interaction.user.id, limit=10):
+            label = f"#{job.id} {job.request.start.prompt}"
+            mine_here = job.files is not None and job.guild_id == interaction.guild_id
+            if mine_here and needle in label.casefold():
+                choices.append(app_commands.Choice(name=label[:100], value=f"#{job.id}"))
+        return choices[:25]
 
     @tree.command(name="riff", description="Make a clip of music from a text prompt")
     @app_commands.describe(
@@ -42,7 +49,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         takes=f"How many takes, in one batch at seeds seed, seed+1, ... (1-{MAX_TAKES})",
         negative="What it should not sound like",
         seed="Same seed + same settings = same clip",
-        seed_image="Rhythm/structure to start from (a shipped seed image)",
+        seed_image="Rhythm/structure to start from: a shipped seed image, or a job like #12",
         steps="Denoising steps (more = slower, finer)",
         strength="How far to move from the seed image (0.05-1)",
         guidance="How closely to follow the prompt (classifier-free guidance, 0-20)",
@@ -67,8 +74,12 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         attachment: discord.Attachment | None = None,
     ) -> None:
         target: Path | None = None
+        chosen: str | None
         try:
-            chosen = check_seed_image(seed_image, services.seed_images)
+            if seed_image is not None and parse_job_ref(seed_image) is not None:
+                chosen = await raw_image_of(services.store, seed_image, interaction.guild_id)
+            else:
+                chosen = check_seed_image(seed_image, services.seed_images)
             if attachment is not None:
                 check_upload(
                     attachment.filename,
