@@ -35,9 +35,13 @@ def job_by_message_stmt(message_id: int) -> Select[Job]:
 
 
 def recent_jobs_stmt(
-    user_id: int, *, limit: int = 10, guild_id: int | None = None, before_id: int | None = None
+    user_id: int | None,
+    *,
+    limit: int = 10,
+    guild_id: int | None = None,
+    before_id: int | None = None,
 ) -> Select[Job]:
-    stmt = select(Job).where(Job.user_id == user_id)
+    stmt = select(Job) if user_id is None else select(Job).where(Job.user_id == user_id)
     if guild_id is not None:
         stmt = stmt.where(Job.guild_id == guild_id)
     if before_id is not None:
@@ -100,13 +104,13 @@ def job_by_message(session: Session, message_id: int) -> Job | None:
 
 def recent_jobs(
     session: Session,
-    user_id: int,
+    user_id: int | None,
     *,
     limit: int = 10,
     guild_id: int | None = None,
     before_id: int | None = None,
 ) -> list[Job]:
-    """A user's jobs, newest first; ``before_id`` pages further back."""
+    """A user's jobs (everyone's for ``None``), newest first; ``before_id`` pages back."""
     stmt = recent_jobs_stmt(user_id, limit=limit, guild_id=guild_id, before_id=before_id)
     return list(session.scalars(stmt).all())
 

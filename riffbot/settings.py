@@ -7,6 +7,7 @@ never shows up in a repr, a log line or a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,10 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(default=400, ge=1)
     max_audio_seconds: float = Field(default=60.0, gt=0)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+    # --- logging ----------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["plain", "json"] = "plain"  # json: one JSON object per line
 
     # --- storage --------------------------------------------------------------------
     data_dir: Path = Path("data")

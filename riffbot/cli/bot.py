@@ -46,17 +46,14 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
 
-    import logging
-
     import aiohttp
     import discord
 
     from db import DatabaseTooNew
+    from riffbot.logs import configure_logging
     from riffbot.wiring import build_bot
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         bot, engine, database = build_bot(settings, sync_commands=False if args.no_sync else None)
     except DatabaseTooNew as error:
