@@ -174,6 +174,7 @@ async def launch_takes(
     parent: JobRecord | None = None,
     action: str | None = None,
     before_run: Callable[[JobRecord], Awaitable[None]] | None = None,
+    private: bool = False,
 ) -> JobRecord | None:
     """``bot.actions.launch`` for a set: validate, admit (the rows are written), acknowledge,
     run. A refusal is private and writes nothing."""
@@ -194,7 +195,7 @@ async def launch_takes(
     admission = asyncio.ensure_future(admit())
     done, _ = await asyncio.wait({admission}, timeout=ADMIT_BUDGET_S)
     if not done:
-        await acknowledge(interaction)
+        await acknowledge(interaction, private=private)
     try:
         set_job, takes = await admission
     except GenerationError as error:
@@ -206,7 +207,7 @@ async def launch_takes(
             await reply(interaction, f"⚠️ {error}")
         return None
     if not interaction.response.is_done():
-        await acknowledge(interaction)
+        await acknowledge(interaction, private=private)
     surface = InteractionSurface(interaction)
     if before_run is not None:
         try:

@@ -14,6 +14,7 @@ from bot.commands import (
     cancel,
     help,
     history,
+    preferences,
     queue,
     remix,
     riff,
@@ -22,7 +23,7 @@ from bot.commands import (
 )
 from bot.services import Services
 
-MODULES = (riff, blend, remix, show, history, queue, cancel, help, settings)
+MODULES = (riff, blend, remix, show, history, queue, cancel, help, settings, preferences)
 
 
 def register_all(tree: app_commands.CommandTree, services: Services) -> None:

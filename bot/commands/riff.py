@@ -121,9 +121,13 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             await save_attachment(attachment, target)
 
         before_run = save_upload if target is not None else None
+        private = bool(preferences.private)
         if count == 1:
-            await launch(interaction, build, before_run=before_run)
+            await launch(interaction, build, before_run=before_run, private=private)
             return
         await launch_takes(
-            interaction, lambda cfg: take_requests(build(cfg), count), before_run=before_run
+            interaction,
+            lambda cfg: take_requests(build(cfg), count),
+            before_run=before_run,
+            private=private,
         )

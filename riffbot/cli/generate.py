@@ -156,6 +156,10 @@ def _slug(text: str, limit: int = 32) -> str:
 
 
 def _stem(request: GenerationRequest) -> str:
+    """``riff_lofi-beat_7``; a blend names both ends: ``blend_violin_to_techno_7-8``."""
+    if request.end is not None:
+        ends = f"{_slug(request.start.prompt, 20)}_to_{_slug(request.end.prompt, 20)}"
+        return f"{request.mode.value}_{ends}_{request.start.seed}-{request.end.seed}"
     return f"{request.mode.value}_{_slug(request.start.prompt)}_{request.start.seed}"
 
 
@@ -304,7 +308,10 @@ def _write(result: GenerationResult, out: Path) -> ClipFiles:
 
 def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
     request = result.request
-    print(f"seed {request.start.seed}, {files.duration_s:.2f} s of audio")
+    seeds = f"seed {request.start.seed}"
+    if request.end is not None:
+        seeds = f"seeds {request.start.seed} -> {request.end.seed}"
+    print(f"{seeds}, {files.duration_s:.2f} s of audio")
     for note in result.notes:
         print(f"note: {note}")
     for path in (files.mp3, files.raw_png, files.picture_png, files.params_json):

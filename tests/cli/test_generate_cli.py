@@ -146,13 +146,17 @@ def test_riff_takes_writes_one_clip_per_take_with_consecutive_seeds(
     assert difference.mean() < 0.01
 
 
-def test_blend_transition_and_extend_from_its_record(tmp_path: Path) -> None:
+def test_blend_transition_and_extend_from_its_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "blend"
     assert (
         main(["blend", "jazz", "techno", "--clips", "2", "--seed", "5", *FAST, "--out", str(out)])
         == 0
     )
     files = outputs(out)
+    assert files["json"].name == "blend_jazz_to_techno_5-6.json"  # both prompts, both seeds
+    assert "seeds 5 -> 6," in capsys.readouterr().out
     record = json.loads(files["json"].read_text(encoding="utf-8"))
     assert record["request"]["end"]["seed"] == 6
     assert any("transition of 2 clips" in note for note in record["notes"])
