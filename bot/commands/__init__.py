@@ -12,6 +12,7 @@ from discord import app_commands
 from bot.commands import (
     blend,
     cancel,
+    context,
     help,
     history,
     preferences,
@@ -23,7 +24,19 @@ from bot.commands import (
 )
 from bot.services import Services
 
-MODULES = (riff, blend, remix, show, history, queue, cancel, help, settings, preferences)
+MODULES = (
+    riff,
+    blend,
+    remix,
+    show,
+    history,
+    queue,
+    cancel,
+    help,
+    settings,
+    preferences,
+    context,
+)
 
 
 def register_all(tree: app_commands.CommandTree, services: Services) -> None:

@@ -1,5 +1,6 @@
 """``/remix audio prompt [strength]``: restyle an uploaded clip (size, type and length capped)."""
 
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -8,11 +9,42 @@ from discord import app_commands
 from bot.actions import launch
 from bot.commands.common import save_attachment
 from bot.commands.riff import upload_path
+from bot.config import BotConfig
 from bot.replies import reply
 from bot.requests import check_upload, remix_request
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
 from generation.types import GenerationError, GenerationRequest, InvalidRequest
+
+
+def check_audio(config: BotConfig, audio: discord.Attachment) -> None:
+    """Refuse an attachment by type, size and (where Discord says) length, before download."""
+    check_upload(
+        audio.filename,
+        audio.size,
+        audio.content_type,
+        max_bytes=config.max_upload_bytes,
+        allow_images=False,
+    )
+    if audio.duration is not None and audio.duration > config.max_audio_seconds:
+        raise InvalidRequest(
+            f"The clip is {audio.duration:.0f} s long; the limit is {config.max_audio_seconds:g} s."
+        )
+
+
+async def save_audio(services: Services, audio: discord.Attachment, target: Path) -> None:
+    """Download the clip, then measure it: a renamed or lying file is refused here."""
+    config = services.config
+    await save_attachment(audio, target)
+    if services.probe is None:
+        return  # the engine still caps the length it reads
+    seconds = await services.probe(target)
+    if seconds is None:
+        raise InvalidRequest(f"{audio.filename[:60]!r} could not be read as audio.")
+    if seconds > config.max_audio_seconds:
+        raise InvalidRequest(
+            f"The clip is {seconds:.0f} s long; the limit is {config.max_audio_seconds:g} s."
+        )
 
 
 def register(tree: app_commands.CommandTree, services: Services) -> None:
@@ -32,18 +64,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
     ) -> None:
         try:
-            check_upload(
-                audio.filename,
-                audio.size,
-                audio.content_type,
-                max_bytes=config.max_upload_bytes,
-                allow_images=False,
-            )
-            if audio.duration is not None and audio.duration > config.max_audio_seconds:
-                raise InvalidRequest(
-                    f"The clip is {audio.duration:.0f} s long; the limit is "
-                    f"{config.max_audio_seconds:g} s."
-                )
+            check_audio(config, audio)
         except GenerationError as error:
             await reply(interaction, f"⚠️ {error}")
             return
@@ -60,16 +81,6 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             )
 
         async def save_upload(job: JobRecord) -> None:
-            await save_attachment(audio, target)
-            if services.probe is None:
-                return  # the engine still caps the length it reads
-            seconds = await services.probe(target)
-            if seconds is None:
-                raise InvalidRequest(f"{audio.filename[:60]!r} could not be read as audio.")
-            if seconds > config.max_audio_seconds:
-                raise InvalidRequest(
-                    f"The clip is {seconds:.0f} s long; "
-                    f"the limit is {config.max_audio_seconds:g} s."
-                )
+            await save_audio(services, audio, target)
 
         await launch(interaction, build, before_run=save_upload)

@@ -43,6 +43,18 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
                 choices.append(app_commands.Choice(name=label[:100], value=f"#{job.id}"))
         return choices[:25]
 
+    async def prompt_choices(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Your recent prompts (on this server) that contain what you typed."""
+        needle = current.casefold()
+        seen: dict[str, None] = {}
+        for job in await services.store.recent_jobs(interaction.user.id, limit=50):
+            text = job.request.start.prompt
+            if job.guild_id == interaction.guild_id and needle in text.casefold():
+                seen.setdefault(text[:100], None)
+        return [app_commands.Choice(name=text, value=text) for text in list(seen)[:25]]
+
     @tree.command(name="riff", description="Make a clip of music from a text prompt")
     @app_commands.describe(
         prompt="What the music should sound like",
@@ -57,7 +69,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         loop="Make a clip that repeats without a seam",
         attachment="An audio clip or spectrogram PNG to start from instead of a seed image",
     )
-    @app_commands.autocomplete(seed_image=seed_image_choices)
+    @app_commands.autocomplete(seed_image=seed_image_choices, prompt=prompt_choices)
     @app_commands.choices(scheduler=SCHEDULER_CHOICES)
     async def riff(
         interaction: discord.Interaction[Any],

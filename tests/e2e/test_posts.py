@@ -108,3 +108,19 @@ async def test_seed_image_of_a_missing_or_other_servers_job_is_refused_privately
 def test_fit_keeps_texts_inside_discord_limits() -> None:
     assert fit("a" * 300, TITLE_MAX) == "a" * 255 + "…"
     assert fit("short", TITLE_MAX) == "short"
+
+
+async def test_autocomplete_offers_your_recent_prompts_and_jobs_as_seed_images(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    gated_runner.auto = True
+    await sim.alice.slash(sim.channel, "riff", prompt="sea shanty accordion")
+    job_id = gated_runner.submitted[-1].job_id
+    await sim.finish(job_id)
+    prompts = await sim.alice.autocomplete(sim.channel, "riff", "prompt", "shanty")
+    assert [c["value"] for c in prompts] == ["sea shanty accordion"]
+    assert await sim.bob.autocomplete(sim.channel, "riff", "prompt", "shanty") == []
+    seeds = await sim.alice.autocomplete(sim.channel, "riff", "seed_image", "sea", prompt="x")
+    assert {"name": f"#{job_id} sea shanty accordion", "value": f"#{job_id}"} in [
+        {"name": c["name"], "value": c["value"]} for c in seeds
+    ]
