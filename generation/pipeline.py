@@ -738,12 +738,12 @@ def _finish(
     images: list[Image.Image],
     extra: dict[str, float],
 ) -> GenerationResult:
-    from generation.picture import render_picture
+    from generation.picture import picture_marks, render_picture
 
     with _timed(plan.timings, "audio"):
         raw, audio = plan.finish(images)
     with _timed(plan.timings, "picture"):
-        picture = render_picture(raw, runner.params)
+        picture = render_picture(raw, runner.params, **picture_marks(plan.request, runner.params))
     timings = plan.timings
     for name in ("text", "vae_encode"):
         timings.setdefault(name, 0.0)
