@@ -441,12 +441,16 @@ class Dispatcher:
 
     # --- cancel and recovery ------------------------------------------------------------
     async def cancel(self, job_id: str) -> bool:
+        job = await self.store.get_job(job_id)
+        if job is not None and job.action == TAKES and job.status.active:
+            # A set runs as its takes: cancel those; the set settles when they come back.
+            takes = await self.store.takes_of(job_id, job.guild_id)
+            return any([self.runner.cancel(take.id) for take in takes])
         if self.runner.cancel(job_id):
             flow = self.flows.get(job_id)
             if flow is not None:
                 flow.cancel_requested = True
             return True
-        job = await self.store.get_job(job_id)
         if job is not None and job.status.active and job_id not in self.flows:
             await self.store.mark_cancelled(job_id)  # orphaned by a crash: nothing runs it
             return True
@@ -469,6 +473,13 @@ class Dispatcher:
                 with contextlib.suppress(discord.HTTPException):
                     await surface.show(messages.failed_text(job, job.error or "interrupted"))
         for job in recovered.requeued:
+            if job.action == TAKES:
+                # Its takes are requeued too and are delivered one by one; the set's own
+                # row (the combined post) is not rebuilt after a restart.
+                await self.store.mark_failed(
+                    job.id, "interrupted by a restart; its takes were delivered one by one"
+                )
+                continue
             if job.request.mode is Mode.RADIO:
                 # A radio clip belongs to a station that died with the process; the radio
                 # resumes from its saved session, so the clip must not come back as a post.

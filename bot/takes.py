@@ -452,11 +452,11 @@ async def on_set_cancel(interaction: discord.Interaction[Any], set_id: str) -> N
     found = await _set_or_refuse(interaction, services, set_id)
     if found is None:
         return
-    set_job, takes = found
+    set_job, _ = found
     if not may_manage(interaction, set_job):
         await reply(interaction, "⚠️ Only the person who asked (or a moderator) may cancel this.")
         return
-    cancelled = [take for take in takes if services.runner.cancel(take.id)]
+    cancelled = await services.dispatcher.cancel(set_job.id)
     text = (
         f"🛑 Cancelling job {set_job.display_id}."
         if cancelled

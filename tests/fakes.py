@@ -72,6 +72,7 @@ class GatedRunner:
         self.png_bytes = png_bytes
         self.submitted: list[Submitted] = []
         self.batches: list[tuple[str, ...]] = []
+        self.queued_takes: set[str] = set()  # takes of a set not yet at their gate
         self.waiting: list[str] = []
         self.running: set[str] = set()
         self.cancelled: set[str] = set()
@@ -162,8 +163,10 @@ class GatedRunner:
         """Each take through ``render`` in turn, in the caller's task (so SimCord's declared
         wait covers it); records the set as one batch."""
         self.batches.append(tuple(job_ids))
+        self.queued_takes.update(job_ids)
         outcomes: list[ClipFiles | GenerationError] = []
         for request, job_id, out_dir in zip(requests, job_ids, out_dirs, strict=True):
+            self.queued_takes.discard(job_id)
             try:
                 outcomes.append(
                     await self.render(
@@ -179,7 +182,7 @@ class GatedRunner:
         return outcomes
 
     def cancel(self, job_id: str) -> bool:
-        if job_id in self.waiting:
+        if job_id in self.waiting or job_id in self.queued_takes:
             self.cancelled.add(job_id)
             self.release(job_id)
             return True

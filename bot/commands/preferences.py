@@ -10,6 +10,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.chains import MAX_LENGTH_CLIPS
 from bot.replies import reply
 from bot.services import Services
 from bot.store import Preferences
@@ -23,6 +24,7 @@ CHOICES = [app_commands.Choice(name=name, value=name) for name in SCHEDULERS]
 def describe(preferences: Preferences) -> str:
     shown = {
         "takes": preferences.takes,
+        "length (clips)": preferences.length_clips,
         "steps": preferences.steps,
         "guidance": preferences.guidance,
         "scheduler": preferences.scheduler,
@@ -46,6 +48,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     @tree.command(name="preferences", description="Your defaults for /riff")
     @app_commands.describe(
         takes=f"Takes per /riff (1-{MAX_TAKES})",
+        length="Clips per /riff (5.1 s each; more than 1 extends the clip)",
         steps="Denoising steps",
         guidance="How closely to follow the prompt (0-20)",
         scheduler="The sampler",
@@ -56,6 +59,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     async def preferences(
         interaction: discord.Interaction[Any],
         takes: app_commands.Range[int, 1, MAX_TAKES] | None = None,
+        length: app_commands.Range[int, 1, MAX_LENGTH_CLIPS] | None = None,
         steps: app_commands.Range[int, 1, config.max_steps] | None = None,
         guidance: app_commands.Range[float, 0.0, 20.0] | None = None,
         scheduler: app_commands.Choice[str] | None = None,
@@ -66,6 +70,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         current = Preferences() if reset else await services.store.preferences(user_id)
         changes: dict[str, Any] = {
             "takes": takes,
+            "length_clips": length,
             "steps": steps,
             "guidance": guidance,
             "scheduler": scheduler.value if scheduler is not None else None,

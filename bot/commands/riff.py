@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.actions import guild_config, launch
+from bot.chains import MAX_LENGTH_CLIPS, continue_chain
 from bot.commands.common import save_attachment
 from bot.posts import raw_image_of
 from bot.replies import reply
@@ -59,6 +60,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
     @app_commands.describe(
         prompt="What the music should sound like",
         takes=f"How many takes, in one batch at seeds seed, seed+1, ... (1-{MAX_TAKES})",
+        length="Clips long (5.1 s each): the clip, then extended until it is this long",
         negative="What it should not sound like",
         seed="Same seed + same settings = same clip",
         seed_image="Rhythm/structure to start from: a shipped seed image, or a job like #12",
@@ -75,6 +77,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         interaction: discord.Interaction[Any],
         prompt: app_commands.Range[str, 1, max_chars],
         takes: app_commands.Range[int, 1, MAX_TAKES] | None = None,
+        length: app_commands.Range[int, 1, MAX_LENGTH_CLIPS] | None = None,
         negative: app_commands.Range[str, 1, max_chars] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         seed_image: app_commands.Range[str, 1, 100] | None = None,
@@ -134,8 +137,10 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
 
         before_run = save_upload if target is not None else None
         private = bool(preferences.private)
-        if count == 1:
-            await launch(interaction, build, before_run=before_run, private=private)
+        clips = length or preferences.length_clips or 1
+        if clips > 1 or count == 1:  # a chain is one take long: each link extends the last
+            first = await launch(interaction, build, before_run=before_run, private=private)
+            await continue_chain(interaction, services, first, clips)
             return
         await launch_takes(
             interaction,

@@ -163,3 +163,43 @@ async def test_the_server_default_and_the_users_preference_choose_how_many_takes
     job = (await sim.store.recent_jobs(sim.bob.id))[0]
     assert job.action is None  # one take: the plain road, no set
     assert len(gated_runner.batches) == 1
+
+
+async def test_length_makes_an_extend_chain_whose_last_link_is_the_whole_track(
+    tiny_engine: Engine[Any, Any], store: DbStore, narrow: BotConfig
+) -> None:
+    config = replace(narrow, clip_width=256)
+    async with open_sim(tiny_engine, store, config) as sim:
+        result = await sim.alice.slash(sim.channel, "riff", prompt="growing", seed=2, length=3)
+        for _ in range(3):  # each link is admitted when the one before it is delivered
+            jobs = await sim.store.recent_jobs(sim.alice.id)
+            await sim.finish(*(j.id for j in jobs))
+        jobs = sorted(await sim.store.recent_jobs(sim.alice.id), key=lambda j: int(j.id))
+        assert [j.action for j in jobs] == [None, "extend", "extend"]
+        assert [j.parent_id for j in jobs] == [None, jobs[0].id, jobs[1].id]
+        assert all(j.status.value == "done" for j in jobs)
+        widths = [Image.open(j.files.raw_png).width for j in jobs if j.files is not None]
+        assert widths[0] == 256
+        assert widths[0] < widths[1] < widths[2]  # each link holds the whole track so far
+        durations = [j.files.duration_s for j in jobs if j.files is not None]
+        assert durations[2] > 2 * durations[0] * 0.9
+        assert result.response is not None
+        assert [a.filename for a in result.response.attachments] == [
+            f"riff-{jobs[2].id}.mp3",
+            f"riff-{jobs[2].id}.png",
+        ]
+
+
+async def test_cancelling_a_set_cancels_its_takes_and_the_set_says_so(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    result = await sim.alice.slash(sim.channel, "riff", prompt="stop me", takes=2)
+    set_job, takes = await _set_and_takes(sim, sim.alice.id)
+    answer = await sim.alice.slash(sim.channel, "cancel", job=f"#{set_job.id}")
+    await sim.finish(*(t.id for t in takes))
+    assert answer.response is not None
+    assert "Cancelling" in answer.response.content
+    statuses = [(await sim.store.get_job(j.id)).status.value for j in (set_job, *takes)]  # type: ignore[union-attr]
+    assert statuses == ["cancelled", "cancelled", "cancelled"]
+    assert result.response is not None
+    assert "was cancelled" in result.response.content
