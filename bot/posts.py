@@ -59,12 +59,11 @@ def settings_line(job: JobRecord) -> str:
 
 
 def _embed(job: JobRecord, description: str) -> discord.Embed:
-    embed = discord.Embed(
+    return discord.Embed(
         title=title_for(job),
         description=fit(description, DESCRIPTION_MAX) or None,
         colour=EMBED_COLOUR,
     )
-    return embed
 
 
 def _field(embed: discord.Embed, name: str, value: str, *, inline: bool = True) -> None:
@@ -84,7 +83,7 @@ def _common_fields(embed: discord.Embed, job: JobRecord, model_name: str) -> Non
 def _description(job: JobRecord) -> str:
     request = job.request
     parts = []
-    if request.mode not in (Mode.RIFF,):
+    if request.mode is not Mode.RIFF:
         parts.append(request.mode.value)
     origin = messages.origin(job).removeprefix(" · ")
     if origin:
@@ -93,6 +92,14 @@ def _description(job: JobRecord) -> str:
     if request.negative_prompt:
         line = f"{line}\nNot: {request.negative_prompt}".strip()
     return line
+
+
+def _within_total(embed: discord.Embed) -> discord.Embed:
+    """Shorten the description (the only long free text) if the whole embed is too long."""
+    excess = len(embed) - EMBED_TOTAL_MAX
+    if excess > 0 and embed.description:
+        embed.description = fit(embed.description, max(1, len(embed.description) - excess))
+    return embed
 
 
 def result_embed(job: JobRecord, *, model_name: str, picture: str | None) -> discord.Embed:
@@ -106,7 +113,7 @@ def result_embed(job: JobRecord, *, model_name: str, picture: str | None) -> dis
     if picture is not None:
         embed.set_image(url=f"attachment://{picture}")
     embed.set_footer(text=fit(footer_text(job), FOOTER_MAX))
-    return embed
+    return _within_total(embed)
 
 
 def set_embed(
@@ -128,7 +135,7 @@ def set_embed(
     embed.set_footer(
         text="Buttons work on one take: Vary 2 varies take 2. Reroll all makes a new set."
     )
-    return embed
+    return _within_total(embed)
 
 
 def footer_text(job: JobRecord) -> str:
@@ -136,11 +143,6 @@ def footer_text(job: JobRecord) -> str:
         f"Spectrogram: the raw image, to seed /riff or /remix (or give seed_image "
         f"{job.display_id})."
     )
-
-
-def embed_size(embed: discord.Embed) -> int:
-    """The characters Discord counts against ``EMBED_TOTAL_MAX``."""
-    return len(embed)
 
 
 # --- the Spectrogram button -----------------------------------------------------------------

@@ -124,3 +124,16 @@ async def test_autocomplete_offers_your_recent_prompts_and_jobs_as_seed_images(
     assert {"name": f"#{job_id} sea shanty accordion", "value": f"#{job_id}"} in [
         {"name": c["name"], "value": c["value"]} for c in seeds
     ]
+
+
+def test_an_embed_over_discords_total_is_cut_in_its_description() -> None:
+    from bot.posts import result_embed
+    from bot.store import JobRecord
+    from generation.types import Endpoint, GenerationRequest, Mode
+
+    request = GenerationRequest(Mode.RIFF, Endpoint("p" * 5000, 1), negative_prompt="n" * 9000)
+    job = JobRecord(id="5", request=request, user_id=1, guild_id=2, channel_id=3)
+    embed = result_embed(job, model_name="m" * 3000, picture=None)
+    assert embed.title is not None
+    assert len(embed.title) == TITLE_MAX
+    assert len(embed) <= EMBED_TOTAL_MAX
