@@ -531,16 +531,24 @@ class Engine(Generic[M, R]):
         with self._lock:
             if self._closing:
                 raise EngineClosed("The generator is shutting down; please try again later.")
+            queued: list[_Job] = []
+            try:
+                for job in jobs:
+                    self._queue.submit(
+                        job.job_id,
+                        owner=owner,
+                        priority=priority,
+                        batch_key=self._batch_key(job.request),
+                        cost_steps=self._cost_steps(job.request),
+                        payload=job,
+                        group=group,
+                    )
+                    queued.append(job)
+            except GenerationError:
+                for job in queued:  # all of a group or none of it
+                    self._queue.cancel(job.job_id)
+                raise
             for job in jobs:
-                self._queue.submit(
-                    job.job_id,
-                    owner=owner,
-                    priority=priority,
-                    batch_key=self._batch_key(job.request),
-                    cost_steps=self._cost_steps(job.request),
-                    payload=job,
-                    group=group,
-                )
                 self._jobs[job.job_id] = job
             for job in jobs:
                 position = self._queue.position(job.job_id)

@@ -411,6 +411,16 @@ async def test_takes_run_as_one_batch_whatever_max_batch_and_count_as_one_job(
     ]
 
 
+def test_a_group_is_queued_whole_or_not_at_all(make_engine: EngineFactory, tmp_path: Path) -> None:
+    rig = make_engine()
+    with pytest.raises(InvalidRequest, match="already queued"):
+        rig.engine.render_takes_sync(
+            [request("a"), request("b")], tmp_path, job_ids=["same", "same"]
+        )
+    assert rig.engine.position("same") is None
+    assert rig.engine.snapshot() == []
+
+
 async def test_a_failing_take_comes_back_as_its_error_while_the_others_land(
     make_engine: EngineFactory, tmp_path: Path
 ) -> None:
