@@ -203,3 +203,23 @@ async def test_cancelling_a_set_cancels_its_takes_and_the_set_says_so(
     assert statuses == ["cancelled", "cancelled", "cancelled"]
     assert result.response is not None
     assert "was cancelled" in result.response.content
+
+
+async def test_after_a_restart_a_sets_takes_are_delivered_one_by_one(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    await sim.alice.slash(sim.channel, "riff", prompt="interrupted pair", takes=2)
+    set_job, takes = await _set_and_takes(sim, sim.alice.id)
+
+    fresh = GatedRunner(auto=True)
+    await sim.restart(fresh)
+    await sim.finish(*(t.id for t in takes))
+
+    assert sorted(s.job_id for s in fresh.submitted) == sorted(t.id for t in takes)
+    for take in takes:
+        delivered = sim.message_for(take.id)
+        assert delivered.attachments[0].filename == f"riff-{take.id}.mp3"
+    again = await sim.store.get_job(set_job.id)
+    assert again is not None
+    assert again.status.value == "failed"
+    assert "delivered one by one" in (again.error or "")
