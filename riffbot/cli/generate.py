@@ -245,8 +245,12 @@ def run_requests(
             files = _write(result, Path(args.out))
         except OSError as error:
             return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}")
-        _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
+        _report(result, files)
         written.append((result.request, files))
+    if getattr(model, "is_tiny", False):
+        from generation.tiny import NOISE_NOT_MUSIC
+
+        print(NOISE_NOT_MUSIC)  # once, however many takes
     if getattr(args, "history", True):
         from riffbot.cli.history import record_or_warn
 
@@ -306,7 +310,7 @@ def _write(result: GenerationResult, out: Path) -> ClipFiles:
     return write_outputs(result, out, _stem(result.request))
 
 
-def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
+def _report(result: GenerationResult, files: ClipFiles) -> None:
     request = result.request
     seeds = f"seed {request.start.seed}"
     if request.end is not None:
@@ -319,10 +323,6 @@ def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
     shown = ("text", "vae_encode", "denoise", "vae_decode", "audio", "total")
     timings = result.timings
     print("timings: " + ", ".join(f"{k} {timings[k]:.2f} s" for k in shown if k in timings))
-    if tiny:
-        from generation.tiny import NOISE_NOT_MUSIC
-
-        print(NOISE_NOT_MUSIC)
 
 
 # --- commands -----------------------------------------------------------------------

@@ -98,6 +98,8 @@ def test_riff_writes_all_four_files_with_progress(
     assert "riff: 3 UNet passes for 3 steps at strength 0.75" in captured.err
     assert "VAE decode and audio" in captured.err
     assert "writing MP3 and PNGs" in captured.err
+    assert "Loading pipeline components" not in captured.err  # no library bars beside ours
+    assert "Loading weights" not in captured.err
     assert str(files["mp3"]) in captured.out
 
 
@@ -115,6 +117,7 @@ def test_riff_takes_writes_one_clip_per_take_with_consecutive_seeds(
     assert all(m.stat().st_size > 0 for m in mp3s)
     printed = capsys.readouterr().out
     assert "seed 41," in printed
+    assert printed.count("noise, not music") == 1  # said once, not once a take
     # the set is job 1, its takes jobs 2 and 3, all from the command line
     assert "job #2 in the history" in printed
     assert "job #3 in the history" in printed
