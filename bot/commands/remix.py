@@ -10,6 +10,7 @@ from bot.actions import launch
 from bot.commands.common import save_attachment
 from bot.commands.riff import upload_path
 from bot.config import BotConfig
+from bot.posts import raw_image_of
 from bot.replies import reply
 from bot.requests import check_upload, remix_request
 from bot.services import Services
@@ -53,22 +54,29 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
 
     @tree.command(name="remix", description="Restyle your own audio clip with a prompt")
     @app_commands.describe(
-        audio=f"An audio file (mp3, wav, ogg, flac, m4a), up to {config.max_audio_seconds:g} s",
         prompt="What it should sound like afterwards",
+        audio=f"An audio file (mp3, wav, ogg, flac, m4a), up to {config.max_audio_seconds:g} s",
+        seed_image="Instead of a file: a job like #12 (its raw spectrogram)",
         strength="How much may change (0.05-1)",
     )
     async def remix(
         interaction: discord.Interaction[Any],
-        audio: discord.Attachment,
         prompt: app_commands.Range[str, 1, max_chars],
+        audio: discord.Attachment | None = None,
+        seed_image: app_commands.Range[str, 1, 24] | None = None,
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
     ) -> None:
         try:
-            check_audio(config, audio)
+            if audio is not None:
+                check_audio(config, audio)
+                target = upload_path(services, interaction, audio.filename)
+            elif seed_image is not None:
+                target = Path(await raw_image_of(services.store, seed_image, interaction.guild_id))
+            else:
+                raise InvalidRequest("Attach the audio to remix, or name a job: seed_image #12.")
         except GenerationError as error:
             await reply(interaction, f"⚠️ {error}")
             return
-        target = upload_path(services, interaction, audio.filename)
 
         def build(cfg: GuildConfig) -> GenerationRequest:
             return remix_request(
@@ -81,6 +89,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             )
 
         async def save_upload(job: JobRecord) -> None:
+            assert audio is not None
             await save_audio(services, audio, target)
 
-        await launch(interaction, build, before_run=save_upload)
+        await launch(interaction, build, before_run=save_upload if audio is not None else None)

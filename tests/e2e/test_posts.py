@@ -137,3 +137,24 @@ def test_an_embed_over_discords_total_is_cut_in_its_description() -> None:
     assert embed.title is not None
     assert len(embed.title) == TITLE_MAX
     assert len(embed) <= EMBED_TOTAL_MAX
+
+
+async def test_remix_takes_a_job_as_its_source_and_refuses_neither(
+    sim: Sim, gated_runner: GatedRunner
+) -> None:
+    gated_runner.auto = True
+    await sim.alice.slash(sim.channel, "riff", prompt="source clip")
+    source = gated_runner.submitted[-1]
+    await sim.finish(source.job_id)
+    await sim.bob.slash(sim.channel, "remix", prompt="as a choir", seed_image=f"#{source.job_id}")
+    remix = gated_runner.submitted[-1]
+    await sim.finish(remix.job_id)
+    job = await sim.store.get_job(source.job_id)
+    assert job is not None
+    assert job.files is not None
+    assert remix.request.mode.value == "remix"
+    assert remix.request.seed_image == str(job.files.raw_png)
+    neither = await sim.bob.slash(sim.channel, "remix", prompt="from nothing")
+    assert neither.response is not None
+    assert neither.response.ephemeral
+    assert "Attach the audio" in neither.response.content
