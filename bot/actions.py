@@ -37,7 +37,7 @@ async def guild_config(services: Services, guild_id: int | None) -> GuildConfig:
     return await services.store.guild_config(guild_id) if guild_id is not None else GuildConfig()
 
 
-async def acknowledge(interaction: discord.Interaction[Any]) -> None:
+async def acknowledge(interaction: discord.Interaction[Any], *, private: bool = False) -> None:
     """Defer publicly ("thinking"); if Discord refuses (too late, a hiccup), carry on.
 
     The job row is written (or about to be), so failing here would leave it queued with
@@ -45,7 +45,7 @@ async def acknowledge(interaction: discord.Interaction[Any]) -> None:
     interaction cannot be edited.
     """
     try:
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True, ephemeral=private)
     except discord.HTTPException as error:
         log.warning("could not acknowledge interaction %s: %s", interaction.id, error)
 
@@ -65,8 +65,10 @@ async def launch(
     trigger: str | None = None,
     before_run: Callable[[JobRecord], Awaitable[None]] | None = None,
     names: Mapping[str, str] | None = None,
+    private: bool = False,
 ) -> JobRecord | None:
-    """``names``: upload path -> the sender's file name, for failures to name it."""
+    """``names``: upload path -> the sender's file name, for failures to name it.
+    ``private``: the result is shown only to the person who asked (``/preferences``)."""
     services = services_of(interaction.client)
 
     async def admit() -> JobRecord:
@@ -87,7 +89,7 @@ async def launch(
     admission = asyncio.ensure_future(admit())
     done, _ = await asyncio.wait({admission}, timeout=ADMIT_BUDGET_S)
     if not done:
-        await acknowledge(interaction)
+        await acknowledge(interaction, private=private)
     try:
         job = await admission
     except GenerationError as error:
@@ -99,7 +101,7 @@ async def launch(
             await reply(interaction, f"⚠️ {error}")
         return None
     if not interaction.response.is_done():
-        await acknowledge(interaction)
+        await acknowledge(interaction, private=private)
     if trigger is not None and interaction.message is not None:
         await services.store.record_trigger(
             source="modal" if trigger.startswith("riffmodal") else "button",

@@ -22,9 +22,11 @@ from bot.commands import register_all
 from bot.config import BotConfig
 from bot.flow import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
+from bot.posts import RawButton
 from bot.replies import reply
-from bot.services import DurationProbe, Services, WebLinkMaker
+from bot.services import CombinePictures, DurationProbe, Services, WebLinkMaker
 from bot.store import JobStore, Recovered
+from bot.takes import SetButton
 from bot.views import BlendSelect, RiffButton
 from generation.types import JobRunner
 
@@ -48,6 +50,9 @@ class BotDeps:
     probe: DurationProbe | None = None
     recover_on_start: bool = True
     web_links: WebLinkMaker | None = None
+    combine_pictures: CombinePictures | None = None
+    """Stacks a set's take pictures into one (``generation.picture.combine_takes``, which
+    draws with PIL); without it a set posts take 1's picture."""
 
 
 def intents() -> discord.Intents:
@@ -95,6 +100,7 @@ class RiffBot(commands.Bot):
             seed_images=deps.seed_images,
             probe=deps.probe,
             web_links=deps.web_links,
+            combine_pictures=deps.combine_pictures,
         )
         self.remixer = reactions.install(self, self.services)
         self._leftovers: Recovered | None = None
@@ -104,7 +110,7 @@ class RiffBot(commands.Bot):
             # Before anything can add jobs (commands, the radio resuming on ready): only now
             # is every queued or running job in the database an orphan of the last process.
             self._leftovers = await self.services.store.recover()
-        self.add_dynamic_items(RiffButton, BlendSelect)
+        self.add_dynamic_items(RiffButton, BlendSelect, SetButton, RawButton)
         register_all(self.tree, self.services)
         for extension in self.deps.extensions:
             await extension(self)

@@ -23,6 +23,8 @@ class BotConfig:
     default_guidance: float = 7.0
     default_scheduler: str = "pndm"
     default_seed_image: str | None = "og_beat"
+    model_name: str = ""  # shown on posts; wiring passes the model setting
+    default_takes: int = 2  # takes per /riff, 1-4; a server default or a preference overrides
     clip_width: int = 512  # image columns per clip (10 ms each); tests use narrow clips
     max_active_per_user: int = 2
     max_queue_length: int = 50

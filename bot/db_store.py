@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection
+from dataclasses import asdict
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store import ANY_GUILD, AnyGuild, GuildConfig, JobRecord, Recovered, Status
+from bot.store import (
+    ANY_GUILD,
+    TAKE,
+    AnyGuild,
+    GuildConfig,
+    JobRecord,
+    Preferences,
+    Recovered,
+    Status,
+)
 from db import (
     Database,
     JobStatus,
@@ -24,6 +35,7 @@ from db import (
     files_exist_checker,
     get_guild_settings,
     get_job,
+    get_preferences,
     job_by_message,
     jobs_with_status,
     mark_cancelled,
@@ -36,6 +48,7 @@ from db import (
     record_trigger,
     recover_interrupted,
     update_guild_settings,
+    update_preferences,
 )
 from db.jobs import OutputSpec
 from db.leases import Claim, renew_leases, take_lease
@@ -289,6 +302,7 @@ class DbStore:
             max_active_per_user=row.max_jobs_per_user,
             max_queue_length=row.max_queue_length,
             default_steps=row.default_steps,
+            default_takes=row.default_takes,
         )
 
     async def save_guild_config(
@@ -304,6 +318,7 @@ class DbStore:
                     max_jobs_per_user=config.max_active_per_user,
                     max_queue_length=config.max_queue_length,
                     default_steps=config.default_steps,
+                    default_takes=config.default_takes,
                 )
             )
         except ValueError as error:
@@ -314,6 +329,42 @@ class DbStore:
         if self.claim is None:
             return 0
         return await self._run(renew_leases, self.claim.owner, lease_s=self.claim.lease_s)
+
+    async def preferences(self, user_id: int) -> Preferences:
+        row = await self._run(get_preferences, user_id)
+        return Preferences(
+            takes=row.takes,
+            length_clips=row.length_clips,
+            steps=row.steps,
+            guidance=row.guidance,
+            scheduler=row.scheduler,
+            private=row.private,
+        )
+
+    async def save_preferences(self, user_id: int, preferences: Preferences) -> None:
+        try:
+            await self._run(
+                lambda session: update_preferences(session, user_id, **asdict(preferences))
+            )
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+
+    async def takes_of(self, set_id: str, guild_id: int | None) -> list[JobRecord]:
+        try:
+            number = _parse(set_id)
+        except ValueError:
+            return []
+
+        def read(session: Session) -> list[JobRecord]:
+            parent = get_job(session, number)
+            if parent is None or parent.guild_id != guild_id:
+                return []
+            rows = session.scalars(
+                select(Job).where(Job.parent_id == number, Job.action == TAKE).order_by(Job.id)
+            )
+            return [self._record(job) for job in rows]
+
+        return await self._run(read)
 
     async def recover(self) -> Recovered:
         checker = files_exist_checker(

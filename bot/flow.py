@@ -22,7 +22,8 @@ import discord
 
 from bot import messages
 from bot.config import BotConfig
-from bot.store import GuildConfig, JobRecord, JobStore, Recovered, Status
+from bot.posts import RawButton, result_embed
+from bot.store import TAKE, TAKES, GuildConfig, JobRecord, JobStore, Recovered, Status
 from bot.surfaces import (
     DEFAULT_FILESIZE_LIMIT,
     ChannelSurface,
@@ -202,20 +203,9 @@ class Dispatcher:
         ephemeral reply instead of a public message, and a lock makes check-and-write atomic
         so two quick clicks cannot both slip under the limit.
         """
-        # The one gate, before any row: a raw payload can carry what Discord's own option
-        # checks would stop (a seed of 2**64, 9999 steps); the engine checks the files later.
-        request = validate_request(
-            request, max_prompt_chars=self.config.max_prompt_chars, check_sources=False
-        )
-        per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
+        request = self._validated(request)
         async with self._admission:
-            active = [
-                job for job in await self.store.active_jobs() if job.request.mode != Mode.RADIO
-            ]
-            if sum(1 for job in active if job.user_id == user_id) >= per_user:
-                raise OwnerLimit(owner_for(user_id), per_user)
-            if len(active) >= capacity:
-                raise QueueFull(capacity)
+            await self._check_room(user_id, guild_config)
             return await self.store.create_job(
                 request,
                 user_id=user_id,
@@ -225,6 +215,65 @@ class Dispatcher:
                 partner_id=partner_id,
                 action=action,
             )
+
+    async def admit_takes(
+        self,
+        requests: list[GenerationRequest],
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        guild_config: GuildConfig | None = None,
+        parent_id: str | None = None,
+        action: str | None = None,
+    ) -> tuple[JobRecord, list[JobRecord]]:
+        """Write a set's row and one row per take under the same check as ``admit``.
+
+        The set counts as one job against the limits (its takes are one batch on the
+        engine); the takes point at the set as their parent.
+        """
+        requests = [self._validated(request) for request in requests]
+        async with self._admission:
+            await self._check_room(user_id, guild_config)
+            parent = await self.store.create_job(
+                requests[0],
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                parent_id=parent_id,
+                action=action or TAKES,
+            )
+            takes = [
+                await self.store.create_job(
+                    request,
+                    user_id=user_id,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    parent_id=parent.id,
+                    action=TAKE,
+                )
+                for request in requests
+            ]
+            return parent, takes
+
+    def _validated(self, request: GenerationRequest) -> GenerationRequest:
+        """The one gate, before any row: a raw payload can carry what Discord's own option
+        checks would stop (a seed of 2**64, 9999 steps); the engine checks the files later."""
+        return validate_request(
+            request, max_prompt_chars=self.config.max_prompt_chars, check_sources=False
+        )
+
+    async def _check_room(self, user_id: int, guild_config: GuildConfig | None) -> None:
+        per_user, capacity = limits_for(self.config, guild_config or GuildConfig())
+        active = [
+            job
+            for job in await self.store.active_jobs()
+            if job.request.mode != Mode.RADIO and job.action != TAKE  # a set counts once
+        ]
+        if sum(1 for job in active if job.user_id == user_id) >= per_user:
+            raise OwnerLimit(owner_for(user_id), per_user)
+        if len(active) >= capacity:
+            raise QueueFull(capacity)
 
     # --- running ------------------------------------------------------------------------
     async def run(
@@ -392,10 +441,17 @@ class Dispatcher:
         return replace(flow.job, status=Status.FAILED, error=error)
 
     async def _show_final(
-        self, flow: Flow, content: str, uploads: list[Upload] | None = None, view: Any = None
+        self,
+        flow: Flow,
+        content: str,
+        uploads: list[Upload] | None = None,
+        view: Any = None,
+        embeds: list[discord.Embed] | None = None,
     ) -> discord.Message | None:
         try:
-            return await flow.surface.show(content, uploads=uploads or [], view=view)
+            return await flow.surface.show(
+                content, uploads=uploads or [], view=view, embeds=embeds or []
+            )
         except discord.HTTPException as error:
             log.warning("could not show the final state of job %s: %s", flow.job.id, error)
             return None
@@ -422,11 +478,16 @@ class Dispatcher:
                 if any(u.filename.endswith(".mp3") for u in uploads):
                     shrunk = "ℹ️ The MP3 was re-encoded at a lower bitrate to fit this server."
                     note = f"{shrunk} {note.removeprefix('ℹ️ ')}".strip()
+        picture = next((u.filename for u in uploads if u.filename.endswith(".png")), None)
+        embed = result_embed(job, model_name=self.config.model_name, picture=picture)
+        view = result_view(job.id)
+        view.add_item(RawButton(job.id))
         message = await self._show_final(
             Flow(job=job, surface=surface, editor=StatusEditor(surface, self.spawn, interval_s=0)),
             messages.result_text(job, job.user_id, note),
             uploads,
-            result_view(job.id),
+            view,
+            [embed],
         )
         if message is not None:
             await self.store.record_post(
@@ -439,12 +500,16 @@ class Dispatcher:
 
     # --- cancel and recovery ------------------------------------------------------------
     async def cancel(self, job_id: str) -> bool:
+        job = await self.store.get_job(job_id)
+        if job is not None and job.action == TAKES and job.status.active:
+            # A set runs as its takes: cancel those; the set settles when they come back.
+            takes = await self.store.takes_of(job_id, job.guild_id)
+            return any([self.runner.cancel(take.id) for take in takes])
         if self.runner.cancel(job_id):
             flow = self.flows.get(job_id)
             if flow is not None:
                 flow.cancel_requested = True
             return True
-        job = await self.store.get_job(job_id)
         if job is not None and job.status.active and job_id not in self.flows:
             await self.store.mark_cancelled(job_id)  # orphaned by a crash: nothing runs it
             return True
@@ -467,6 +532,13 @@ class Dispatcher:
                 with contextlib.suppress(discord.HTTPException):
                     await surface.show(messages.failed_text(job, job.error or "interrupted"))
         for job in recovered.requeued:
+            if job.action == TAKES:
+                # Its takes are requeued too and are delivered one by one; the set's own
+                # row (the combined post) is not rebuilt after a restart.
+                await self.store.mark_failed(
+                    job.id, "interrupted by a restart; its takes were delivered one by one"
+                )
+                continue
             if job.request.mode is Mode.RADIO:
                 # A radio clip belongs to a station that died with the process; the radio
                 # resumes from its saved session, so the clip must not come back as a post.

@@ -199,7 +199,11 @@ def help_text(max_active: int) -> str:
         "`/remix audio prompt` restyle your clip · `/show job` re-post a result · "
         "`/history` your recent jobs · `/queue` what is waiting · `/cancel` stop a job · "
         "`/radio start` endless music in your voice channel, steered with `/radio prompt`.\n"
-        "Buttons under a result: Reroll, Vary, Extend, Loop, Blend with…, Remix, Info, Delete.\n"
+        "`/riff` makes 2 takes by default (`takes` 1-4; `length` extends into a track); "
+        "`/preferences` sets your defaults. On any message, Apps → Remix this audio or "
+        "Riff like this.\n"
+        "Buttons under a result: Reroll, Vary, Extend, Loop, Blend with…, Remix, Info, Delete, "
+        "Spectrogram (the raw image, to seed from; or give `seed_image: #12`).\n"
         f"React on any result post to remix it: {reactions} (🔀 blends with your previous job).\n"
         f"You may have {max_active} job(s) queued or running at once."
     )

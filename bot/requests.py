@@ -118,6 +118,8 @@ def riff_request(
     steps: int | None = None,
     strength: float | None = None,
     loop: bool = False,
+    guidance: float | None = None,
+    scheduler: str | None = None,
 ) -> GenerationRequest:
     if steps is not None and not (
         isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= config.max_steps
@@ -128,7 +130,7 @@ def riff_request(
         prompt=clean_prompt(prompt, **limits),  # type: ignore[arg-type]
         seed=new_seed(rng) if seed is None else seed,
         strength=config.default_strength if strength is None else strength,
-        guidance=config.default_guidance,
+        guidance=config.default_guidance if guidance is None else guidance,
     )
     negative_prompt = (
         clean_prompt(negative, what="negative prompt", **limits)  # type: ignore[arg-type]
@@ -140,7 +142,7 @@ def riff_request(
         start=start,
         negative_prompt=negative_prompt,
         steps=config.default_steps if steps is None else steps,
-        scheduler=config.default_scheduler,
+        scheduler=scheduler or config.default_scheduler,
         seed_image=seed_image if seed_image is not None else config.default_seed_image,
         width=config.clip_width,
     )

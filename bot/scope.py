@@ -35,13 +35,18 @@ class Scope:
         return job.guild_id is None and job.user_id == self.user_id
 
 
-def unknown_job(text: str) -> str:
-    """The one answer for a job that does not exist *or* is not the caller's to see."""
+def no_such_job(text: str) -> str:
+    """The one sentence for a job that does not exist *or* is not the caller's to see."""
     job_id = parse_job_ref(text)
     if job_id is not None:
-        return f"⚠️ There is no job #{job_id}."
+        return f"There is no job #{job_id}."
     shown = discord.utils.escape_mentions(discord.utils.escape_markdown(text.strip()[:24]))
-    return f"⚠️ There is no job {shown}."
+    return f"There is no job {shown}."
+
+
+def unknown_job(text: str) -> str:
+    """:func:`no_such_job` as a reply."""
+    return f"⚠️ {no_such_job(text)}"
 
 
 async def find_job(store: JobStore, text: str, scope: Scope) -> JobRecord | None:

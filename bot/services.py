@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +15,8 @@ from bot.flow import Dispatcher
 from bot.store import JobStore
 from generation.types import JobRunner
 
+CombinePictures = Callable[[Sequence[Path]], bytes]
+"""The takes' readable pictures -> one PNG labelled take 1..N (``generation.picture``)."""
 DurationProbe = Callable[[Path], Awaitable[float | None]]
 """How long an uploaded audio file plays (``bot.media.probe_duration``); ``None`` if unknown."""
 
@@ -43,6 +45,7 @@ class Services:
     seed_images: tuple[str, ...] = ()
     probe: DurationProbe | None = None
     web_links: WebLinkMaker | None = None
+    combine_pictures: CombinePictures | None = None
 
 
 def services_of(client: discord.Client | Any) -> Services:

@@ -17,6 +17,10 @@ from generation.types import ClipFiles, GenerationRequest
 ANY_GUILD: Final = "any"
 """``recent_jobs(..., guild_id=ANY_GUILD)``: every server's jobs (tests and the operator only)."""
 AnyGuild = int | None | Literal["any"]
+TAKE = "take"
+"""The action of a take's row: its parent is the set (the row of the ``/riff`` it came from)."""
+TAKES = "takes"
+"""The action of a set's row when it was asked for with more than one take."""
 
 
 class Status(enum.StrEnum):
@@ -63,6 +67,19 @@ class GuildConfig:
     max_active_per_user: int | None = None
     max_queue_length: int | None = None
     default_steps: int | None = None
+    default_takes: int | None = None
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """One person's defaults (``/preferences``); ``None`` falls back to the server's or bot's."""
+
+    takes: int | None = None
+    length_clips: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    scheduler: str | None = None
+    private: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,17 @@ class JobStore(Protocol):
     ) -> None: ...
 
     async def guild_config(self, guild_id: int) -> GuildConfig: ...
+
+    async def preferences(self, user_id: int) -> Preferences: ...
+
+    async def save_preferences(self, user_id: int, preferences: Preferences) -> None:
+        """Raises ``InvalidRequest`` (with a sentence to show) for a value out of range."""
+        ...
+
+    async def takes_of(self, set_id: str, guild_id: int | None) -> list[JobRecord]:
+        """The takes of a set (its children with action ``"take"``), in take order, only when
+        the set belongs to ``guild_id``: one server never reaches another's jobs."""
+        ...
 
     async def save_guild_config(
         self, guild_id: int, config: GuildConfig, *, updated_by: int

@@ -58,8 +58,9 @@ class Surface(Protocol):
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
-        """Replace the message's text, files and buttons; returns the message when known."""
+        """Replace the message's text, files, embeds and buttons; returns it when known."""
         ...
 
 
@@ -85,13 +86,18 @@ class ChannelSurface:
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
         files = [upload.to_file() for upload in uploads]
         content = clip(content, CONTENT)
         if self.message is not None:
             try:
                 self.message = await self.message.edit(
-                    content=content, attachments=files, view=view, allowed_mentions=NO_MENTIONS
+                    content=content,
+                    attachments=files,
+                    embeds=list(embeds),
+                    view=view,
+                    allowed_mentions=NO_MENTIONS,
                 )
                 return self.message
             except discord.NotFound:
@@ -99,7 +105,7 @@ class ChannelSurface:
                 self.message = None
                 files = [upload.to_file() for upload in uploads]  # a File is read once
         if self.message is None:
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"embeds": list(embeds)}
             if view is not None:
                 extra["view"] = view
             if self.reply_to is not None:
@@ -127,8 +133,9 @@ class RememberedSurface:
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
-        message = await self.inner.show(content, uploads=uploads, view=view)
+        message = await self.inner.show(content, uploads=uploads, view=view, embeds=embeds)
         if message is not None and (message.channel.id, message.id) != self._where:
             self._where = (message.channel.id, message.id)
             try:
@@ -161,12 +168,14 @@ class InteractionSurface:
         *,
         uploads: Sequence[Upload] = (),
         view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
         if self.fallback is None and not self.interaction.is_expired():
             try:
                 return await self.interaction.edit_original_response(
                     content=clip(content, CONTENT),
                     attachments=[upload.to_file() for upload in uploads],
+                    embeds=list(embeds),
                     view=view,
                     allowed_mentions=NO_MENTIONS,
                 )
@@ -176,4 +185,4 @@ class InteractionSurface:
                 log.info("interaction token unusable (%s); posting to the channel", error.code)
         if self.fallback is None:
             self.fallback = self._make_fallback()
-        return await self.fallback.show(content, uploads=uploads, view=view)
+        return await self.fallback.show(content, uploads=uploads, view=view, embeds=embeds)

@@ -7,17 +7,13 @@ needs is read from the database by job id.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Awaitable
 from typing import Any
 
 import discord
 
 from bot import fit
-from bot.replies import reply
-
-log = logging.getLogger(__name__)
+from bot.replies import guarded
 
 BUTTONS: dict[str, tuple[str, str, discord.ButtonStyle, int]] = {
     # action: (label, emoji, style, row)
@@ -32,22 +28,6 @@ BUTTONS: dict[str, tuple[str, str, discord.ButtonStyle, int]] = {
     "cancel": ("Cancel", "🛑", discord.ButtonStyle.danger, 0),
 }
 RESULT_ACTIONS = ("reroll", "vary", "extend", "loop", "blendpick", "remix", "info", "delete")
-
-
-async def guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
-    """Run a component's work; on an unexpected error, still answer the person who clicked.
-
-    Without this a crash in a button shows only "This interaction failed" in the client.
-    """
-    try:
-        await work
-    except Exception:
-        log.exception("component %s failed", interaction.data and interaction.data.get("custom_id"))
-        text = "⚠️ Something went wrong on our side; it has been logged. Please try again."
-        try:
-            await reply(interaction, text)
-        except discord.HTTPException:
-            log.warning("could not report a component error to the user")
 
 
 def custom_id(action: str, job_id: str) -> str:

@@ -46,6 +46,7 @@ Public API (all re-exported here):
   ``update_radio_session``, ``stop_radio_session``, ``active_radio_sessions``,
   ``active_radio_session``, ``add_radio_clip``, ``radio_clips``.
 - Guilds (``db.guilds``): ``get_guild_settings``, ``update_guild_settings``.
+- Preferences (``db.preferences``): ``get_preferences``, ``update_preferences``.
 - Retention (``db.retention``): ``cleanup_outputs(s, *, older_than, data_dir) ->
   CleanupReport`` (files are deleted when the transaction commits).
 
@@ -97,6 +98,7 @@ from db.models import (
     format_job_id,
     parse_job_id,
 )
+from db.preferences import get_preferences, update_preferences
 from db.queries import (
     JobStats,
     active_count,
@@ -167,6 +169,7 @@ __all__ = [
     "format_job_id",
     "get_guild_settings",
     "get_job",
+    "get_preferences",
     "is_legal",
     "job_by_message",
     "jobs_with_status",
@@ -198,6 +201,7 @@ __all__ = [
     "transition",
     "triggers_for_message",
     "update_guild_settings",
+    "update_preferences",
     "update_radio_session",
     "upgrade",
 ]

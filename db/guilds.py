@@ -15,6 +15,7 @@ from db.models import GuildSettings, utcnow
 
 MAX_STEPS = 150
 MAX_BLOCKED_WORDS = 500
+MAX_TAKES = 4
 
 
 def get_guild_settings(session: Session, guild_id: int) -> GuildSettings:
@@ -25,6 +26,7 @@ def get_guild_settings(session: Session, guild_id: int) -> GuildSettings:
     return GuildSettings(
         guild_id=guild_id,
         default_steps=None,
+        default_takes=None,
         default_seed_image=None,
         max_jobs_per_user=None,
         max_queue_length=None,
@@ -75,6 +77,7 @@ def update_guild_settings(
     """Change some overrides (pass ``None`` to unset one) and return the saved row."""
     validators: dict[str, Callable[[Any], Any]] = {
         "default_steps": lambda v: _positive("Default steps", v, MAX_STEPS),
+        "default_takes": lambda v: _positive("Default takes", v, MAX_TAKES),
         "default_seed_image": lambda v: (str(v).strip() or None) if v is not None else None,
         "max_jobs_per_user": lambda v: _positive("Jobs per user", v),
         "max_queue_length": lambda v: _positive("Queue length", v),

@@ -141,6 +141,7 @@ def create_job(
     action: str | None = None,
     priority: int = Priority.INTERACTIVE,
     now: datetime | None = None,
+    source: str | None = None,
 ) -> Job:
     """Write a queued job for ``request`` and return it with its id assigned (flushed).
 
@@ -171,6 +172,7 @@ def create_job(
         user_id=user_id,
         guild_id=guild_id,
         channel_id=channel_id,
+        source=source,
         created_at=now or utcnow(),
         attempts=0,
     )

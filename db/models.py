@@ -205,6 +205,8 @@ class Job(Base):
     status_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
     """The one live status message, so a restarted bot edits it instead of posting anew."""
+    source: Mapped[str | None] = mapped_column(String(16))
+    """Where the job was asked for: ``"cli"`` for the command line; ``None`` means Discord."""
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -348,6 +350,7 @@ class GuildSettings(Base):
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     default_steps: Mapped[int | None] = mapped_column(Integer)
+    default_takes: Mapped[int | None] = mapped_column(Integer)
     default_seed_image: Mapped[str | None] = mapped_column(String(200))
     max_jobs_per_user: Mapped[int | None] = mapped_column(Integer)
     max_queue_length: Mapped[int | None] = mapped_column(Integer)
@@ -360,4 +363,20 @@ class GuildSettings(Base):
     radio_always_on: Mapped[bool | None] = mapped_column(Boolean)
     """24/7: stay in an empty voice channel (``None``/False: pause, then leave)."""
     updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class UserPreferences(Base):
+    """One person's defaults for requests; ``None`` means "use the server's or the bot's"."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    takes: Mapped[int | None] = mapped_column(Integer)
+    length_clips: Mapped[int | None] = mapped_column(Integer)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    guidance: Mapped[float | None] = mapped_column(Float)
+    scheduler: Mapped[str | None] = mapped_column(String(32))
+    private: Mapped[bool | None] = mapped_column(Boolean)
+    """Results shown only to the person who asked (ephemeral) instead of in the channel."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -35,15 +35,16 @@ def job_by_message_stmt(message_id: int) -> Select[Job]:
 
 
 def recent_jobs_stmt(
-    user_id: int,
+    user_id: int | None,
     *,
     limit: int = 10,
     guild_id: int | None = None,
     dm: bool = False,
     before_id: int | None = None,
 ) -> Select[Job]:
-    """``guild_id`` keeps one server's jobs; ``dm`` keeps only jobs made in DMs."""
-    stmt = select(Job).where(Job.user_id == user_id)
+    """``user_id`` ``None`` is everyone (the operator's CLI); ``guild_id`` keeps one server's
+    jobs; ``dm`` keeps only jobs made in DMs."""
+    stmt = select(Job) if user_id is None else select(Job).where(Job.user_id == user_id)
     if dm:
         stmt = stmt.where(Job.guild_id.is_(None))
     elif guild_id is not None:
@@ -108,14 +109,14 @@ def job_by_message(session: Session, message_id: int) -> Job | None:
 
 def recent_jobs(
     session: Session,
-    user_id: int,
+    user_id: int | None,
     *,
     limit: int = 10,
     guild_id: int | None = None,
     dm: bool = False,
     before_id: int | None = None,
 ) -> list[Job]:
-    """A user's jobs, newest first; ``before_id`` pages further back."""
+    """A user's jobs (everyone's for ``None``), newest first; ``before_id`` pages back."""
     stmt = recent_jobs_stmt(user_id, limit=limit, guild_id=guild_id, dm=dm, before_id=before_id)
     return list(session.scalars(stmt).all())
 

@@ -326,6 +326,85 @@ class Engine(Generic[M, R]):
         result = await self._await(request, job_id, owner, None, priority, on_progress)
         return cast(R, result)
 
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        """Run the takes of one request as one batch; one outcome per take, in order.
+
+        The takes are queued together and count as one job against the owner's limit, so a
+        refusal (``OwnerLimit``/``QueueFull``) is raised for the set before anything runs; a
+        take that fails or is cancelled later comes back as its error while the others land.
+        """
+        if self._writer is None:
+            raise RuntimeError("this engine has no writer")
+        loop = asyncio.get_running_loop()
+        emit = None if on_progress is None else partial(_hop, loop, on_progress)
+        items = [
+            (request, job_id, out_dir, emit)
+            for request, job_id, out_dir in zip(requests, job_ids, out_dirs, strict=True)
+        ]
+        futures = self._submit_group(items, owner, priority, f"takes:{job_ids[0]}")
+        try:
+            done = await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
+            )
+        except asyncio.CancelledError:
+            for job_id in job_ids:
+                self.cancel(job_id)
+            raise
+        outcomes: list[ClipFiles | GenerationError] = []
+        for outcome in done:
+            if isinstance(outcome, GenerationError):
+                outcomes.append(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                outcomes.append(cast(ClipFiles, outcome))
+        return outcomes
+
+    def render_takes_sync(
+        self,
+        requests: Sequence[GenerationRequest],
+        out_dir: Path,
+        on_progress: ProgressCallback | None = None,
+        *,
+        job_ids: Sequence[str],
+        owner: str = "cli",
+    ) -> list[ClipFiles]:
+        """The CLI's face of ``render_takes``: one batch, files in ``out_dir``, progress of
+        every take on the calling thread (``Progress.job_id`` says which)."""
+        if self._writer is None:
+            raise RuntimeError("this engine has no writer")
+        inbox: SimpleQueue[Progress | None] = SimpleQueue()
+        emit = None if on_progress is None else inbox.put
+        items = [
+            (request, job_id, out_dir, emit)
+            for request, job_id in zip(requests, job_ids, strict=True)
+        ]
+        futures = self._submit_group(items, owner, Priority.INTERACTIVE, f"takes:{job_ids[0]}")
+
+        def close_inbox() -> None:
+            concurrent.futures.wait(futures)
+            inbox.put(None)
+
+        threading.Thread(target=close_inbox, daemon=True).start()
+        try:
+            while (progress := inbox.get()) is not None:
+                if on_progress is not None:
+                    _invoke(on_progress, progress)
+            return [cast(ClipFiles, f.result()) for f in futures]
+        except KeyboardInterrupt:
+            for job_id in job_ids:
+                self.cancel(job_id)
+            raise
+
     def cancel(self, job_id: str) -> bool:
         """Remove a queued job, or ask a running one to stop; ``False`` if unknown or done."""
         with self._lock:
@@ -436,40 +515,67 @@ class Engine(Generic[M, R]):
         priority: Priority,
         emit: Callable[[Progress], None] | None,
     ) -> concurrent.futures.Future[Any]:
-        if self._validate is not None:
-            # Every road in (bot, radio, CLI) passes here, so nothing invalid is ever queued.
-            request = self._validate(request)
+        return self._submit_group([(request, job_id, out_dir, emit)], owner, priority, None)[0]
+
+    def _submit_group(
+        self,
+        items: Sequence[
+            tuple[GenerationRequest, str, Path | None, Callable[[Progress], None] | None]
+        ],
+        owner: str,
+        priority: Priority,
+        group: str | None,
+    ) -> list[concurrent.futures.Future[Any]]:
+        """Queue every item under one lock, so the worker cannot pick a group half-submitted."""
+        # Every road in (bot, radio, CLI) passes here, so nothing invalid is ever queued.
+        requests = [self._validate(r) if self._validate else r for r, _, _, _ in items]
         if self._autostart:
             self.start()
-        key = self._batch_key(request)
-        cost = self._cost_steps(request)
         now = self._clock()
-        job = _Job(
-            job_id=job_id,
-            owner=owner,
-            priority=priority,
-            request=request,
-            out_dir=out_dir,
-            future=concurrent.futures.Future(),
-            emit=emit,
-            submitted_at=now,
-            cancel_event=threading.Event(),
-        )
+        jobs = [
+            _Job(
+                job_id=job_id,
+                owner=owner,
+                priority=priority,
+                request=request,
+                out_dir=out_dir,
+                future=concurrent.futures.Future(),
+                emit=emit,
+                submitted_at=now,
+                cancel_event=threading.Event(),
+            )
+            for request, (_, job_id, out_dir, emit) in zip(requests, items, strict=True)
+        ]
         with self._lock:
             if self._closing:
                 raise EngineClosed("The generator is shutting down; please try again later.")
-            self._queue.submit(
-                job_id, owner=owner, priority=priority, batch_key=key, cost_steps=cost, payload=job
-            )
-            self._jobs[job_id] = job
-            position = self._queue.position(job_id)
-            job.last_position = position
-            job.last_emit = now
-            self._emit(
-                job, Progress(job_id, "queued", position=position, eta_s=self._queue.eta(job_id))
-            )
+            queued: list[_Job] = []
+            try:
+                for job in jobs:
+                    self._queue.submit(
+                        job.job_id,
+                        owner=owner,
+                        priority=priority,
+                        batch_key=self._batch_key(job.request),
+                        cost_steps=self._cost_steps(job.request),
+                        payload=job,
+                        group=group,
+                    )
+                    queued.append(job)
+            except GenerationError:
+                for job in queued:  # all of a group or none of it
+                    self._queue.cancel(job.job_id)
+                raise
+            for job in jobs:
+                self._jobs[job.job_id] = job
+            for job in jobs:
+                position = self._queue.position(job.job_id)
+                job.last_position = position
+                job.last_emit = now
+                eta = self._queue.eta(job.job_id)
+                self._emit(job, Progress(job.job_id, "queued", position=position, eta_s=eta))
             self._wake.notify()
-        return job.future
+        return [job.future for job in jobs]
 
     # --- the worker ------------------------------------------------------------------
 

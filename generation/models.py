@@ -340,10 +340,9 @@ def _looks_like_path(text: str) -> bool:
 
 @contextlib.contextmanager
 def _progress_bars(enabled: bool) -> Iterator[None]:
-    """Silence diffusers' and the hub's loading bars for one call, then restore their state."""
-    if enabled:
-        yield
-        return
+    """Silence diffusers' and transformers' loading bars for one call ("Loading pipeline
+    components", "Loading weights": noise next to our own bar), and the hub's download bars
+    too unless ``enabled`` (a first download is worth watching); then restore their state."""
     from diffusers.utils import logging as dlogging
     from huggingface_hub.utils.tqdm import (
         are_progress_bars_disabled,
@@ -357,7 +356,8 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
     was_hub_disabled = are_progress_bars_disabled()
     dlogging.disable_progress_bar()
     tlogging.disable_progress_bar()
-    disable_progress_bars()
+    if not enabled:
+        disable_progress_bars()
     try:
         yield
     finally:

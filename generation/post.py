@@ -73,10 +73,11 @@ def post_process(decoded: Decoded) -> GenerationResult:
     timings["audio"] = time.perf_counter() - started
     picture = None
     if wants_picture(decoded.request):
-        from generation.picture import render_picture
+        from generation.picture import picture_marks, render_picture
 
         started = time.perf_counter()
-        picture = render_picture(raw, decoded.params)
+        marks = picture_marks(decoded.request, decoded.params)
+        picture = render_picture(raw, decoded.params, **marks)
         timings["picture"] = time.perf_counter() - started
     for name in ("text", "vae_encode", "picture"):
         timings.setdefault(name, 0.0)

@@ -79,6 +79,8 @@ class QueueEntry(Generic[T]):
     cost_steps: int
     seq: int
     payload: T
+    group: str | None = None
+    """Entries of one group (the takes of one ``/riff``) run as one batch and count as one job."""
 
 
 @dataclass
@@ -165,17 +167,26 @@ class FairQueue(Generic[T]):
         batch_key: Hashable,
         cost_steps: int,
         payload: T,
+        group: str | None = None,
     ) -> QueueEntry[T]:
-        """Queue a job or raise ``OwnerLimit``/``QueueFull`` (both ``GenerationError``)."""
+        """Queue a job or raise ``OwnerLimit``/``QueueFull`` (both ``GenerationError``).
+
+        A later member of a ``group`` already queued joins it without counting again, so the
+        takes of one request are admitted or refused together by their first member.
+        """
         if job_id in self._queued or job_id in self._running:
             raise InvalidRequest(f"Job {job_id} is already queued or running.")
-        limit = self.max_per_owner if priority == Priority.INTERACTIVE else self.max_per_radio_owner
-        if self.active_count(owner) >= limit:
-            raise OwnerLimit(owner, limit)
-        if priority == Priority.INTERACTIVE and self.interactive_waiting() >= self.max_queued:
-            raise QueueFull(self.max_queued)
+        joining = group is not None and any(e.group == group for e in self._queued.values())
+        if not joining:
+            limit = (
+                self.max_per_owner if priority == Priority.INTERACTIVE else self.max_per_radio_owner
+            )
+            if self.active_count(owner) >= limit:
+                raise OwnerLimit(owner, limit)
+            if priority == Priority.INTERACTIVE and self.interactive_waiting() >= self.max_queued:
+                raise QueueFull(self.max_queued)
         entry = QueueEntry(
-            job_id, owner, priority, batch_key, max(1, cost_steps), self._seq, payload
+            job_id, owner, priority, batch_key, max(1, cost_steps), self._seq, payload, group
         )
         self._seq += 1
         self._queued[job_id] = entry
@@ -199,12 +210,20 @@ class FairQueue(Generic[T]):
     # --- picking and finishing -------------------------------------------------------
 
     def pick_batch(self, max_batch: int = 1) -> list[QueueEntry[T]]:
-        """Take the next fair entry plus up to ``max_batch - 1`` same-key entries; mark running."""
+        """Take the next fair entry plus up to ``max_batch - 1`` same-key entries; mark running.
+
+        A grouped head takes its whole group whatever ``max_batch`` says (the takes of one
+        ``/riff`` are one batch by promise), and a group is never split to fill another batch.
+        """
         order = self.fair_order()
         if not order:
             return []
         head = order[0]
-        mates = [e for e in order[1:] if e.batch_key == head.batch_key][: max(0, max_batch - 1)]
+        if head.group is not None:
+            mates = [e for e in order[1:] if e.group == head.group]
+        else:
+            same = [e for e in order[1:] if e.batch_key == head.batch_key and e.group is None]
+            mates = same[: max(0, max_batch - 1)]
         batch = [head, *mates]
         for entry in batch:
             self.cancel(entry.job_id)
@@ -295,10 +314,10 @@ class FairQueue(Generic[T]):
         return job_id in self._queued
 
     def active_count(self, owner: str) -> int:
-        """Queued plus running jobs of ``owner``."""
-        queued = sum(len(q.get(owner, ())) for q in self._waiting.values())
-        running = sum(1 for r in self._running.values() if r.entry.owner == owner)
-        return queued + running
+        """Queued plus running jobs of ``owner``; a group of takes counts once."""
+        entries = [e for q in self._waiting.values() for e in q.get(owner, ())]
+        entries += [r.entry for r in self._running.values() if r.entry.owner == owner]
+        return len({e.group or e.job_id for e in entries})
 
     def interactive_waiting(self) -> int:
         return sum(len(q) for q in self._waiting[Priority.INTERACTIVE].values())

@@ -134,14 +134,28 @@ def load_seed(
     if _looks_like_image(path):
         image = codec.open_image(path)
         if image.height != params.num_frequencies:
+            hint = ""
+            if _is_coloured(path):
+                hint = (
+                    " It looks like the readable picture (colours and axes) that Riffbot posts;"
+                    " seed from the raw spectrogram instead: the post's Spectrogram button sends"
+                    " it, or give the job's id as the seed image, like #12."
+                )
             raise InvalidRequest(
                 f"{path.name} is {image.height} pixels tall; a spectrogram image has "
-                f"{params.num_frequencies} rows."
+                f"{params.num_frequencies} rows.{hint}"
             )
         return fit_columns(image, columns)
     audio = load_audio(path, params.sample_rate, max_seconds=max_seconds, channels=params.channels)
     audio = fit_length(audio, params.samples_for_width(columns))
     return codec.image_from_audio(audio, params)
+
+
+def _is_coloured(path: Path) -> bool:
+    """A raw spectrogram is grey (R = G = B, or red alone); the readable picture is not."""
+    with Image.open(path) as opened:
+        rgb = np.asarray(opened.convert("RGB"), dtype=np.int16)
+    return bool(np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 4)
 
 
 def _looks_like_image(path: Path) -> bool:

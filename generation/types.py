@@ -9,7 +9,7 @@ denoising loop, not separate code paths.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -131,6 +131,23 @@ class JobRunner(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> ClipFiles:
         """Queue, generate and write the clip's files; raises ``JobCancelled`` if cancelled."""
+        ...
+
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        """The takes of one request as one batch, counted as one job; an outcome per take.
+
+        Raises ``QueueFull``/``OwnerLimit`` for the whole set; a take's own failure (or
+        cancel) comes back in its place.
+        """
         ...
 
     def cancel(self, job_id: str) -> bool:

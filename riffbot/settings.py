@@ -38,12 +38,17 @@ class Settings(BaseSettings):
     default_guidance: float = Field(default=7.0, ge=0.0, le=30.0)
     default_scheduler: str = "pndm"
     default_seed_image: str = "og_beat"
+    default_takes: int = Field(default=2, ge=1, le=4)  # takes per /riff, in one engine batch
     max_prompt_chars: int = Field(default=400, ge=1)
     max_audio_seconds: float = Field(default=60.0, gt=0)
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     # Integrated loudness (ITU-R BS.1770, LUFS) of everything Riffbot plays or posts; the true
     # peak stays at or under -1 dBTP (generation/loudness.py). -14 is the streaming convention.
     loudness_target_lufs: float = Field(default=-14.0, ge=-40.0, le=-6.0)
+
+    # --- logging ----------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["plain", "json"] = "plain"  # json: one JSON object per line
 
     # --- storage --------------------------------------------------------------------
     data_dir: Path = Path("data")

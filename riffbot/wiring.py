@@ -113,6 +113,8 @@ def bot_config(settings: Settings) -> BotConfig:
         default_guidance=settings.default_guidance,
         default_scheduler=settings.default_scheduler,
         default_seed_image=settings.default_seed_image or None,
+        default_takes=settings.default_takes,
+        model_name=model_display_name(settings.model),
         max_active_per_user=settings.max_active_jobs_per_user,
         max_queue_length=settings.max_queue_length,
         max_upload_bytes=settings.max_upload_bytes,
@@ -123,6 +125,15 @@ def bot_config(settings: Settings) -> BotConfig:
         shard_count=settings.shard_count,
         shard_ids=settings.shard_ids,
     )
+
+
+def model_display_name(model: str) -> str:
+    """The model as posts name it: a hub id as is, a local file or folder by its name only
+    (a server's paths are nobody's business)."""
+    from pathlib import Path
+
+    path = Path(model).expanduser()
+    return path.name if path.exists() else model
 
 
 def radio_config(settings: Settings) -> RadioConfig:
@@ -195,6 +206,7 @@ def build_bot(
     from bot.radio.store import DbRadioStore
     from db import Database, upgrade
     from generation.outputs import write_outputs
+    from generation.picture import combine_takes
     from generation.radio import pcm_to_mp3, station_factory
     from generation.seeds import SEED_IMAGE_NAMES
 
@@ -258,6 +270,7 @@ def build_bot(
             probe=probe_duration,
             extensions=extensions,
             web_links=links,
+            combine_pictures=combine_takes,
         )
     )
     return bot, engine, database

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,21 @@ from typing import Any
 from PIL import Image
 
 from bot.radio.store import RadioGuildSettings, SavedRadio
-from bot.store import ANY_GUILD, AnyGuild, GuildConfig, JobRecord, Recovered, Status
+from bot.store import (
+    ANY_GUILD,
+    TAKE,
+    AnyGuild,
+    GuildConfig,
+    JobRecord,
+    Preferences,
+    Recovered,
+    Status,
+)
 from generation.radio_plan import RadioState
 from generation.radio_sim import SyntheticClip, SyntheticGenerator
 from generation.types import (
     ClipFiles,
+    GenerationError,
     GenerationRequest,
     JobCancelled,
     Priority,
@@ -73,6 +84,8 @@ class GatedRunner:
         self.mp3_bytes = mp3_bytes
         self.png_bytes = png_bytes
         self.submitted: list[Submitted] = []
+        self.batches: list[tuple[str, ...]] = []
+        self.queued_takes: set[str] = set()  # takes of a set not yet at their gate
         self.waiting: list[str] = []
         self.running: set[str] = set()
         self.cancelled: set[str] = set()
@@ -150,8 +163,39 @@ class GatedRunner:
         finally:
             self.running.discard(job_id)
 
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        """Each take through ``render`` in turn, in the caller's task (so SimCord's declared
+        wait covers it); records the set as one batch."""
+        self.batches.append(tuple(job_ids))
+        self.queued_takes.update(job_ids)
+        outcomes: list[ClipFiles | GenerationError] = []
+        for request, job_id, out_dir in zip(requests, job_ids, out_dirs, strict=True):
+            self.queued_takes.discard(job_id)
+            try:
+                outcomes.append(
+                    await self.render(
+                        request,
+                        job_id=job_id,
+                        owner=owner,
+                        out_dir=out_dir,
+                        on_progress=on_progress,
+                    )
+                )
+            except GenerationError as error:
+                outcomes.append(error)
+        return outcomes
+
     def cancel(self, job_id: str) -> bool:
-        if job_id in self.waiting:
+        if job_id in self.waiting or job_id in self.queued_takes:
             self.cancelled.add(job_id)
             self.release(job_id)
             return True
@@ -176,6 +220,7 @@ class MemoryStore:
     posts: dict[int, str] = field(default_factory=dict)
     triggers: list[dict[str, object]] = field(default_factory=list)
     configs: dict[int, GuildConfig] = field(default_factory=dict)
+    prefs: dict[int, Preferences] = field(default_factory=dict)
     _next_id: int = 1
 
     async def create_job(
@@ -280,6 +325,19 @@ class MemoryStore:
         self, guild_id: int, config: GuildConfig, *, updated_by: int
     ) -> None:
         self.configs[guild_id] = config
+
+    async def preferences(self, user_id: int) -> Preferences:
+        return self.prefs.get(user_id, Preferences())
+
+    async def save_preferences(self, user_id: int, preferences: Preferences) -> None:
+        self.prefs[user_id] = preferences
+
+    async def takes_of(self, set_id: str, guild_id: int | None) -> list[JobRecord]:
+        parent = self.jobs.get(set_id)
+        if parent is None or parent.guild_id != guild_id:
+            return []
+        takes = [j for j in self.jobs.values() if j.parent_id == set_id and j.action == TAKE]
+        return sorted(takes, key=lambda job: int(job.id))
 
     async def recover(self) -> Recovered:
         for job in await self.active_jobs():

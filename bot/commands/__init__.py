@@ -12,8 +12,10 @@ from discord import app_commands
 from bot.commands import (
     blend,
     cancel,
+    context,
     help,
     history,
+    preferences,
     queue,
     remix,
     riff,
@@ -23,7 +25,20 @@ from bot.commands import (
 )
 from bot.services import Services
 
-MODULES = (riff, blend, remix, show, history, queue, cancel, help, settings, web)
+MODULES = (
+    riff,
+    blend,
+    remix,
+    show,
+    history,
+    queue,
+    cancel,
+    help,
+    settings,
+    preferences,
+    context,
+    web,
+)
 
 
 def register_all(tree: app_commands.CommandTree, services: Services) -> None:

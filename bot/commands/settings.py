@@ -11,6 +11,7 @@ from bot.flow import limits_for
 from bot.replies import reply
 from bot.services import Services
 from bot.store import GuildConfig
+from bot.takes import MAX_TAKES
 from generation.types import GenerationError
 
 
@@ -18,9 +19,10 @@ def describe(config: GuildConfig, services: Services) -> str:
     words = ", ".join(f"`{messages.safe(word, 40)}`" for word in config.blocked_words) or "none"
     per_user, queue = limits_for(services.config, config)
     steps = config.default_steps or services.config.default_steps
+    takes = config.default_takes or services.config.default_takes
     return (
         f"Blocked words: {words}\nJobs per user: {per_user} · queue cap: {queue} · "
-        f"default steps: {steps}"
+        f"default steps: {steps} · takes per /riff: {takes}"
     )
 
 
@@ -90,12 +92,13 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         )
 
     # A guild may only tighten the bot-wide limits (see ``bot.flow.limits_for``).
-    @group.command(name="limits", description="Jobs per user, queue cap and default steps")
+    @group.command(name="limits", description="Jobs per user, queue cap, default steps, takes")
     async def limits(
         interaction: discord.Interaction[Any],
         per_user: app_commands.Range[int, 1, services.config.max_active_per_user] | None = None,
         queue: app_commands.Range[int, 1, services.config.max_queue_length] | None = None,
         steps: app_commands.Range[int, 1, services.config.max_steps] | None = None,
+        takes: app_commands.Range[int, 1, MAX_TAKES] | None = None,
     ) -> None:
         if not allowed(interaction):
             await reply(interaction, "⚠️ You need the Manage Server permission.")
@@ -114,6 +117,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             max_active_per_user=per_user or config.max_active_per_user,
             max_queue_length=queue or config.max_queue_length,
             default_steps=steps or config.default_steps,
+            default_takes=takes or config.default_takes,
         )
         await save(interaction, updated)
 

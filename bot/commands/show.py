@@ -10,8 +10,9 @@ from bot.commands.common import recent_job_choices
 from bot.replies import reply
 from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services
-from bot.store import Status
+from bot.store import TAKES, Status
 from bot.surfaces import InteractionSurface
+from bot.takes import post_takes
 
 
 def register(tree: app_commands.CommandTree, services: Services) -> None:
@@ -34,4 +35,9 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             await reply(interaction, messages.info_text(found))
             return
         await interaction.response.defer(thinking=True)
+        if found.action == TAKES:
+            takes = await services.store.takes_of(found.id, interaction.guild_id)
+            done = [(n, t) for n, t in enumerate(takes, start=1) if t.status is Status.DONE]
+            await post_takes(services, found, done, InteractionSurface(interaction))
+            return
         await services.dispatcher.post_result(found, InteractionSurface(interaction))

@@ -13,8 +13,7 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.replies import reply
-from bot.views import guarded
+from bot.replies import guarded, reply
 
 BUTTONS: dict[str, tuple[str, str, discord.ButtonStyle, int]] = {
     # action: (label, emoji, style, row)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,6 +111,41 @@ class FleetRunner:
         order = JobOrder(job_id, owner, request, priority, Want.FILES)
         clip: ClipBytes = await self._run(order, on_progress)
         return await asyncio.to_thread(write_clip, clip, out_dir, stem_for(job_id))
+
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        """The takes of one request, one outcome per take in order.
+
+        On the fleet each take is a job of its own, so a set may spread over replicas (each
+        is batched with whatever shares its replica) instead of waiting for one. The set
+        counts once against the user's limit where it is admitted (the bot checks before
+        anything is sent); on the replica each take gets an owner of its own, so a replica's
+        per-owner cap never refuses part of a set.
+        """
+
+        async def one(n: int, request: GenerationRequest, job_id: str, out_dir: Path) -> Any:
+            try:
+                return await self.render(
+                    request,
+                    job_id=job_id,
+                    owner=f"{owner}/take{n}",
+                    out_dir=out_dir,
+                    priority=priority,
+                    on_progress=on_progress,
+                )
+            except GenerationError as error:  # that take's failure; the others still land
+                return error
+
+        takes = zip(requests, job_ids, out_dirs, strict=True)
+        return list(await asyncio.gather(*(one(n, *take) for n, take in enumerate(takes, 1))))
 
     async def generate(
         self,

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from riffbot.cli import bot, codec, db, generate, model, radio, serve, web
 from riffbot.cli.errors import RUNTIME, USAGE, CliError, line, report, settings_problem
@@ -19,15 +19,47 @@ from riffbot.cli.errors import RUNTIME, USAGE, CliError, line, report, settings_
 GROUPS = (generate, radio, codec, model, db, bot, web, serve)
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` names each option's default, where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or default in (None, False, True, "", argparse.SUPPRESS)
+            or not action.option_strings
+            or "default" in text
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
-    """Usage mistakes in one line, like every other failure (subcommands inherit this)."""
+    """Every subcommand's parser (subparsers inherit the class) shows defaults, and says a
+    usage mistake in one line, like every other failure."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(USAGE, line(f"{message} (see '{self.prog} --help')") + "\n")
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("riffbot")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="riffbot", description="Text to music through spectrogram diffusion.")
+    parser.add_argument("--version", action="version", version=f"riffbot {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)

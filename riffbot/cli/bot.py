@@ -71,17 +71,14 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
 
-    import logging
-
     from riffbot.cli.db import open_database
+    from riffbot.logs import configure_logging
     from riffbot.wiring import build_bot
 
     lock = preflight(settings)
     try:
         open_database(settings).dispose()  # a corrupt or newer database: one line, not a crash
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging(settings.log_level, settings.log_format)
         bot, engine, database = build_bot(settings, sync_commands=False if args.no_sync else None)
         return _serve(bot, engine, database, token)
     finally:

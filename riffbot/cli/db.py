@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from riffbot.cli.errors import fail
+from riffbot.cli.errors import RUNTIME, USAGE, fail
 
 if TYPE_CHECKING:
     from db.engine import Database
@@ -27,8 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     upgrade = commands.add_parser("upgrade", help="migrate the database to the newest schema")
     upgrade.set_defaults(func=cmd_upgrade)
 
-    history = commands.add_parser("history", help="a user's recent jobs, newest first")
-    history.add_argument("--user", type=int, required=True, help="Discord user id")
+    history = commands.add_parser(
+        "history", help="recent jobs, newest first (command-line jobs say 'cli')"
+    )
+    history.add_argument("--user", type=int, help="only this Discord user's (default: everyone's)")
     history.add_argument("--limit", type=_positive_int, default=20, help="at most N jobs")
     history.set_defaults(func=cmd_history)
 
@@ -43,6 +46,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show = sub.add_parser("show", help="everything about one job: parameters, lineage, files")
     show.add_argument("job_id", help="job id, e.g. 42 or #42")
     show.set_defaults(func=cmd_show)
+
+    replay = sub.add_parser("replay", help="render a job from the history again, exactly")
+    replay.add_argument("job_id", help="job id, e.g. 42 or #42")
+    replay.add_argument("--model", help="model (default: the settings' model)")
+    replay.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    replay.add_argument("--out", type=Path, default=Path("out"), help="output folder")
+    replay.set_defaults(func=cmd_replay)
 
 
 def _positive_int(text: str) -> int:
@@ -102,8 +112,10 @@ def _line(job: Job) -> str:
     prompt = prompt.replace("\n", " ")
     if len(prompt) > 60:
         prompt = prompt[:59] + "…"
+    where = "cli" if job.source == "cli" else f"user {job.user_id}"
     return (
-        f"{job.display_id:>7}  {when}  {job.kind:<9} {job.status:<9} seed {job.seed:<10}  {prompt}"
+        f"{job.display_id:>7}  {when}  {job.kind:<9} {job.status:<9} seed {job.seed:<10}  "
+        f"{where:<24} {prompt}"
     )
 
 
@@ -117,7 +129,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         database.dispose()
     if not jobs:
-        print(f"no jobs for user {args.user}")
+        print("no jobs yet" if args.user is None else f"no jobs for user {args.user}")
         return 0
     for job in jobs:
         print(_line(job))
@@ -157,7 +169,12 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         ("scheduler", job.scheduler),
         ("seed image", job.seed_image),
         ("model", job.model_id + (f"@{job.model_revision}" if job.model_revision else "")),
-        ("asked by", f"user {job.user_id} in guild {job.guild_id} channel {job.channel_id}"),
+        (
+            "asked by",
+            "the command line"
+            if job.source == "cli"
+            else f"user {job.user_id} in guild {job.guild_id} channel {job.channel_id}",
+        ),
         ("created", job.created_at.isoformat(timespec="seconds")),
         ("started", job.started_at.isoformat(timespec="seconds") if job.started_at else None),
         ("finished", job.finished_at.isoformat(timespec="seconds") if job.finished_at else None),
@@ -182,6 +199,35 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
             f"{'post:':<13} message {post.message_id} in channel {post.channel_id} ({post.purpose})"
         )
     return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """The job's stored request through the same road as ``riffbot riff``: same model, seed
+    and settings give the same clip; the new job records the old one as its parent."""
+    from db.models import parse_job_id
+    from db.queries import get_job
+    from generation.types import GenerationRequest
+    from riffbot.cli.generate import run_requests
+
+    try:
+        job_id = parse_job_id(args.job_id)
+    except ValueError as error:
+        fail(str(error), code=USAGE)
+    database = open_database(settings, create=False)
+    try:
+        with database.session() as session:
+            job = get_job(session, job_id)
+            stored = dict(job.request) if job is not None else None
+            model_id = job.model_id if job is not None else None
+    finally:
+        database.dispose()
+    if stored is None:
+        fail(f"there is no job #{job_id}", code=RUNTIME)
+    request = GenerationRequest.from_dict(stored)
+    if args.model is None and model_id is not None:
+        args.model = model_id
+    args.parent_job, args.job_action = job_id, "replay"
+    return run_requests(args, settings, [request])
 
 
 def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generation.schedule import SCHEDULERS
 from riffbot.cli.errors import RUNTIME, USAGE, check_output_dir, report
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from generation.types import ClipFiles, GenerationRequest
     from riffbot.settings import Settings
 
+MAX_TAKES = 4
 REMIX_STRENGTH = 0.55  # keeps the upload's rhythm and contour; 0.75 mostly replaces it
 
 
@@ -32,22 +34,44 @@ def _shared(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", help="model folder, single file, hub id or 'tiny'")
     group.add_argument("--seed", type=int, help="noise seed (default: random, and printed)")
     group.add_argument("--steps", type=int, help="denoising steps (default from settings)")
-    group.add_argument("--out", type=Path, default=Path("out"), help="output folder (./out)")
+    group.add_argument("--out", type=Path, default=Path("out"), help="output folder")
     group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--negative", default="", help="negative prompt: what to steer away from")
-    group.add_argument("--scheduler", help="pndm (Riffusion's), dpm++, ddim or euler")
+    group.add_argument(
+        "--scheduler", choices=SCHEDULERS, help="sampler (default from settings: pndm, Riffusion's)"
+    )
     group.add_argument(
         "--seed-image", help="seed name (og_beat...), PNG or audio file; 'none' for txt2img"
     )
     group.add_argument("--mask", help="keep part of the seed image: keep_hihat, or a PNG")
-    group.add_argument("--strength", type=float, help="how much of the seed image to redraw")
-    group.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    group.add_argument(
+        "--strength",
+        type=float,
+        help="how much of the seed image to redraw (default from settings)",
+    )
+    group.add_argument(
+        "--guidance", type=float, help="classifier-free guidance scale (default from settings)"
+    )
     group.add_argument("--width", type=int, default=512, help="columns (512 = 5.11 s)")
+    group.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_false",
+        help="do not add the clips to the job history database",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     riff = sub.add_parser("riff", help="make a clip from a text prompt")
     riff.add_argument("prompt", help="what the music should sound like; (word:1.3) weights")
+    riff.add_argument(
+        "--takes",
+        type=int,
+        default=1,
+        choices=range(1, MAX_TAKES + 1),
+        metavar="N",
+        help=f"takes in one batch, seeds seed, seed+1, ... (1-{MAX_TAKES}, default 1)",
+    )
     _shared(riff)
     riff.set_defaults(func=riff_command)
 
@@ -133,6 +157,10 @@ def _slug(text: str, limit: int = 32) -> str:
 
 
 def _stem(request: GenerationRequest) -> str:
+    """``riff_lofi-beat_7``; a blend names both ends: ``blend_violin_to_techno_7-8``."""
+    if request.end is not None:
+        ends = f"{_slug(request.start.prompt, 20)}_to_{_slug(request.end.prompt, 20)}"
+        return f"{request.mode.value}_{ends}_{request.start.seed}-{request.end.seed}"
     return f"{request.mode.value}_{_slug(request.start.prompt)}_{request.start.seed}"
 
 
@@ -140,33 +168,52 @@ def _stem(request: GenerationRequest) -> str:
 
 
 class _Bar:
-    """A tqdm bar fed by the pipeline's per-step callback; opened at the first step, when
-    the number of steps that will really run (after strength truncation) is known."""
+    """A tqdm bar over the UNet passes that will really run (``schedule.unet_passes``: 38 of
+    50 steps at strength 0.75), opened before the first pass so its first rate is a real one;
+    when the last pass lands it closes and names the stages that follow (decode, audio)."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, request: GenerationRequest) -> None:
+        from generation.schedule import effective_strength, unet_passes
+
         self._label = label
+        self._total = unet_passes(request)
+        strength = effective_strength(request)
+        self._note = (
+            f"{self._total} UNet passes for {request.steps} steps at strength {strength:g}"
+            if strength is not None
+            else f"{self._total} UNet passes"
+        )
         self._bar: Any = None
+
+    def open(self) -> None:
+        import importlib
+
+        # imported by name: tqdm ships no type hints, and the bar is all we use of it
+        tqdm = importlib.import_module("tqdm").tqdm
+        print(f"{self._label}: {self._note}", file=sys.stderr)
+        self._bar = tqdm(total=self._total, desc=self._label, unit="pass", file=sys.stderr)
 
     def __call__(self, step: int, total: int, preview: object) -> None:
         if self._bar is None:
-            import importlib
-
-            # imported by name: tqdm ships no type hints, and the bar is all we use of it
-            tqdm = importlib.import_module("tqdm").tqdm
-            self._bar = tqdm(total=total, desc=self._label, unit="step", file=sys.stderr)
-        self._bar.n = step
-        self._bar.refresh()
+            self.open()
+        if total != self._bar.total:  # the pipeline knows best (extend, loops)
+            self._bar.total = total
+        self._bar.update(step - self._bar.n)
+        if step >= total:
+            self.close()
+            print(f"{self._label}: VAE decode and audio…", file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 def _fail(message: str, code: int = USAGE) -> int:
     return report(message, code)
 
 
-def _run(
+def run_requests(
     args: argparse.Namespace,
     settings: Settings,
     requests: Sequence[GenerationRequest],
@@ -192,12 +239,31 @@ def _run(
     except KeyboardInterrupt:
         print("cancelled: nothing was written", file=sys.stderr)
         return 130
-    result = results[0]
-    try:
-        files = _write(result, Path(args.out))
-    except OSError as error:
-        return _fail(f"Could not write the clip to {args.out}: {error.strerror or error}", RUNTIME)
-    _report(result, files, tiny=bool(getattr(model, "is_tiny", False)))
+    written = []
+    print(f"writing MP3 and PNGs to {args.out}…", file=sys.stderr)
+    for result in results:
+        try:
+            files = _write(result, Path(args.out))
+        except OSError as error:
+            return _fail(
+                f"Could not write the clip to {args.out}: {error.strerror or error}", RUNTIME
+            )
+        _report(result, files)
+        written.append((result.request, files))
+    if getattr(model, "is_tiny", False):
+        from generation.tiny import NOISE_NOT_MUSIC
+
+        print(NOISE_NOT_MUSIC)  # once, however many takes
+    if getattr(args, "history", True):
+        from riffbot.cli.history import record_or_warn
+
+        record_or_warn(
+            settings,
+            written,
+            model_id=str(getattr(model, "model_id", args.model or settings.model)),
+            parent_id=getattr(args, "parent_job", None),
+            action=getattr(args, "job_action", None),
+        )
     return 0
 
 
@@ -225,7 +291,8 @@ def _generate(
         label = f"{requests[indices[0]].mode.value}"
         if len(groups) > 1:
             label += f" {number}/{len(groups)}"
-        bar = _Bar(label)
+        bar = _Bar(label, requests[indices[0]])
+        bar.open()
         try:
             batch = generate_batch(
                 model,
@@ -246,9 +313,12 @@ def _write(result: GenerationResult, out: Path) -> ClipFiles:
     return write_outputs(result, out, _stem(result.request))
 
 
-def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
+def _report(result: GenerationResult, files: ClipFiles) -> None:
     request = result.request
-    print(f"seed {request.start.seed}, {files.duration_s:.2f} s of audio")
+    seeds = f"seed {request.start.seed}"
+    if request.end is not None:
+        seeds = f"seeds {request.start.seed} -> {request.end.seed}"
+    print(f"{seeds}, {files.duration_s:.2f} s of audio")
     for note in result.notes:
         print(f"note: {note}")
     for path in (files.mp3, files.raw_png, files.picture_png, files.params_json):
@@ -257,21 +327,24 @@ def _report(result: GenerationResult, files: ClipFiles, *, tiny: bool) -> None:
     shown = ("text", "vae_encode", "denoise", "vae_decode", "audio", "total")
     timings = result.timings
     print("timings: " + ", ".join(f"{k} {timings[k]:.2f} s" for k in shown if k in timings))
-    if tiny:
-        from generation.tiny import NOISE_NOT_MUSIC
-
-        print(NOISE_NOT_MUSIC)
 
 
 # --- commands -----------------------------------------------------------------------
 
 
 def riff_command(args: argparse.Namespace, settings: Settings) -> int:
-    return _run(args, settings, [_request(args, settings, "riff", args.prompt)])
+    from generation.types import MAX_SEED
+
+    first = _request(args, settings, "riff", args.prompt)
+    takes = [
+        replace(first, start=replace(first.start, seed=(first.start.seed + i) % (MAX_SEED + 1)))
+        for i in range(args.takes)
+    ]
+    return run_requests(args, settings, takes)
 
 
 def loop_command(args: argparse.Namespace, settings: Settings) -> int:
-    return _run(args, settings, [_request(args, settings, "loop", args.prompt)])
+    return run_requests(args, settings, [_request(args, settings, "loop", args.prompt)])
 
 
 def blend_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -282,10 +355,12 @@ def blend_command(args: argparse.Namespace, settings: Settings) -> int:
     request = replace(base, end=replace(base.start, prompt=args.end, seed=end_seed))
     assert isinstance(request.end, Endpoint)
     if args.clips is None:
-        return _run(args, settings, [request.with_alpha(0.5 if args.alpha is None else args.alpha)])
+        return run_requests(
+            args, settings, [request.with_alpha(0.5 if args.alpha is None else args.alpha)]
+        )
     if args.clips < 2:
         return _fail("A transition track needs at least 2 clips (--clips 2 or more).")
-    return _run(args, settings, [replace(request, clips=args.clips)])
+    return run_requests(args, settings, [replace(request, clips=args.clips)])
 
 
 def extend_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -313,11 +388,11 @@ def extend_command(args: argparse.Namespace, settings: Settings) -> int:
             )
         args.seed = (seed + 1) % 2**32
     request = _request(args, settings, "extend", prompt, source=str(parent))
-    return _run(args, settings, [replace(request, extend_keep=args.keep)])
+    return run_requests(args, settings, [replace(request, extend_keep=args.keep)])
 
 
 def remix_command(args: argparse.Namespace, settings: Settings) -> int:
     request = _request(
         args, settings, "remix", args.prompt, source=str(args.audio), strength=REMIX_STRENGTH
     )
-    return _run(args, settings, [request])
+    return run_requests(args, settings, [request])

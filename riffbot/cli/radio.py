@@ -8,8 +8,8 @@ starts on the first and morphs into each next one in order, a segment (four clip
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,37 @@ def _positive_float(text: str) -> float:
     return value
 
 
+CLIP_SECONDS = 5.11  # one 512-column clip
+
+
+def expected_clips(seconds: float, crossfade_s: float) -> int:
+    """About how many clips a render of ``seconds`` makes: each adds a clip less its
+    crossfade (the bar's total; it is corrected to the real count at the end)."""
+    return math.ceil(seconds / max(0.5, CLIP_SECONDS - crossfade_s))
+
+
+class ClipBar:
+    """One tqdm bar over the whole render, counted in clips, with tqdm's ETA; the prompt of
+    the newest clip rides in the postfix instead of a line per clip."""
+
+    def __init__(self, total: int) -> None:
+        import importlib
+
+        tqdm = importlib.import_module("tqdm").tqdm  # no type hints; the bar is all we use
+        self._bar = tqdm(total=total, desc="radio", unit="clip", file=sys.stderr)
+
+    def clip(self, index: int, description: str) -> None:
+        if index > self._bar.total:
+            self._bar.total = index
+        self._bar.set_postfix_str(description[:60], refresh=False)
+        self._bar.update(index - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.total = self._bar.n  # the render is over: what was made is all of it
+        self._bar.refresh()
+        self._bar.close()
+
+
 def radio_command(args: argparse.Namespace, settings: Settings) -> int:
     import random
 
@@ -90,20 +121,22 @@ def radio_command(args: argparse.Namespace, settings: Settings) -> int:
         for prompt in prompts[1:]:
             state = queue_prompt(state, prompt, max_up_next=len(prompts))
         generate = _generator(args, settings)
-        started = time.perf_counter()
+        bar = ClipBar(expected_clips(args.minutes * 60.0, args.crossfade))
 
         def progress(index: int, request: Any) -> None:
-            elapsed = time.perf_counter() - started
-            print(f"clip {index}: {describe_request(request)} [{elapsed:.1f} s]", file=sys.stderr)
+            bar.clip(index, describe_request(request))
 
-        pcm, _ = render_radio(
-            generate,
-            state,
-            args.minutes * 60.0,
-            crossfade_s=args.crossfade,
-            on_clip=progress,
-            loudness=loudness_policy(settings),
-        )
+        try:
+            pcm, _ = render_radio(
+                generate,
+                state,
+                args.minutes * 60.0,
+                crossfade_s=args.crossfade,
+                on_clip=progress,
+                loudness=loudness_policy(settings),
+            )
+        finally:
+            bar.close()
         data = pcm_to_mp3(pcm) if suffix == ".mp3" else pcm_to_wav(pcm)
     except GenerationError as exc:
         return report(str(exc), 1)

@@ -71,7 +71,12 @@ class RecordingSurface:
         self.release = asyncio.Event()
 
     async def show(
-        self, content: str, *, uploads: Sequence[Upload] = (), view: discord.ui.View | None = None
+        self,
+        content: str,
+        *,
+        uploads: Sequence[Upload] = (),
+        view: discord.ui.View | None = None,
+        embeds: Sequence[discord.Embed] = (),
     ) -> discord.Message | None:
         self.shown.append(content)
         await self.release.wait()

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from db.engine import Database, make_sync_engine
 from db.jobs import create_job, describe_clip, mark_done, mark_running
-from db.migrate import upgrade
+from db.migrate import head_revision, upgrade
 from db.queries import record_post
 from riffbot.cli import main
 from tests.db.conftest import riff
@@ -26,7 +26,6 @@ def env_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_db_upgrade_creates_and_migrates(env_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
-    from db.migrate import head_revision
 
     assert f"revision {head_revision()}" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0  # idempotent

@@ -51,6 +51,31 @@ def test_upgrade_is_idempotent_and_downgrade_round_trips(db_url: str) -> None:
     migrate.check(db_url)
 
 
+def test_0004_keeps_0001_rows_and_adds_takes_preferences_and_source(db_url: str) -> None:
+    config = migrate.alembic_config(db_url)
+    command.upgrade(config, "0001")
+    engine = make_sync_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO guild_settings (guild_id, default_steps, blocked_words, "
+                "radio_role_ids, updated_at) VALUES (7, 30, '[]', '[]', '2026-01-01')"
+            )
+        )
+    migrate.upgrade(db_url)
+    with engine.begin() as connection:
+        row = connection.execute(
+            text("SELECT default_steps, default_takes FROM guild_settings WHERE guild_id = 7")
+        ).one()
+        columns = {c["name"] for c in inspect(connection).get_columns("jobs")}
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert tuple(row) == (30, None)
+    assert "source" in columns
+    assert "user_preferences" in tables
+    migrate.check(db_url)
+
+
 def test_a_database_from_a_newer_riffbot_is_refused(db_url: str) -> None:
     migrate.upgrade(db_url)
     engine = make_sync_engine(db_url)

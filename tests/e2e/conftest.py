@@ -41,6 +41,7 @@ def bot_config(tmp_path: Path) -> BotConfig:
         progress_interval_s=0.0,
         max_active_per_user=2,
         max_queue_length=6,
+        default_takes=1,  # the one-clip road; tests/e2e/test_takes.py asks for takes
     )
 
 
@@ -62,5 +63,6 @@ def gated_runner() -> GatedRunner:
 async def sim(
     gated_runner: GatedRunner, store: DbStore, bot_config: BotConfig
 ) -> AsyncIterator[Sim]:
-    async with open_sim(gated_runner, store, bot_config) as running:
+    # the gated runner's files are stand-ins, not pictures: a set posts take 1's
+    async with open_sim(gated_runner, store, bot_config, combine_pictures=None) as running:
         yield running

@@ -30,11 +30,13 @@ from simcord.backend.models import Message
 from bot.app import BotDeps, Extension, RiffBot, create_bot
 from bot.config import BotConfig
 from bot.flow import Shrinker
-from bot.services import DurationProbe, WebLinkMaker
+from bot.services import CombinePictures, DurationProbe, WebLinkMaker
 from bot.store import JobStore
+from generation.picture import combine_takes
 from generation.seeds import SEED_IMAGE_NAMES
 from generation.types import (
     ClipFiles,
+    GenerationError,
     GenerationRequest,
     JobRunner,
     Priority,
@@ -82,6 +84,35 @@ class SimRunner:
         finally:
             self.order.append(job_id)
             self.done_event(job_id).set()
+
+    async def render_takes(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        job_ids: Sequence[str],
+        owner: str,
+        out_dirs: Sequence[Path],
+        priority: Priority = Priority.INTERACTIVE,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[ClipFiles | GenerationError]:
+        assert self.env is not None
+        work = self.inner.render_takes(
+            requests,
+            job_ids=job_ids,
+            owner=owner,
+            out_dirs=out_dirs,
+            priority=priority,
+            on_progress=on_progress,
+        )
+        try:
+            outcomes: list[ClipFiles | GenerationError] = await self.env.external_wait(
+                work, reason="generation engine"
+            )
+            return outcomes
+        finally:
+            for job_id in job_ids:
+                self.order.append(job_id)
+                self.done_event(job_id).set()
 
     def cancel(self, job_id: str) -> bool:
         return self.inner.cancel(job_id)
@@ -177,6 +208,7 @@ async def open_sim(
     shrink: Shrinker | None = None,
     probe: DurationProbe | None = None,
     web_links: WebLinkMaker | None = None,
+    combine_pictures: CombinePictures | None = combine_takes,
 ) -> AsyncIterator[Sim]:
     """Start a ``RiffBot`` on SimCord with one guild, one channel, members alice and bob."""
     sim_runner = SimRunner(runner)
@@ -192,6 +224,7 @@ async def open_sim(
             shrink=shrink,
             probe=probe,
             web_links=web_links,
+            combine_pictures=combine_pictures,
         )
 
     bot = create_bot(make_deps(sim_runner))

@@ -32,7 +32,8 @@ async def wire(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WireDiscord]:
 
 @pytest.fixture
 async def wired_bot(wire: WireDiscord, tmp_path: Path) -> AsyncIterator[RiffBot]:
-    config = BotConfig(out_dir=tmp_path / "outputs", progress_interval_s=0.0)
+    # one take: this is about one clip's files on the wire (takes: tests/e2e/test_takes.py)
+    config = BotConfig(out_dir=tmp_path / "outputs", progress_interval_s=0.0, default_takes=1)
     bot = create_bot(BotDeps(runner=GatedRunner(auto=True), store=MemoryStore(), config=config))
     task = asyncio.create_task(bot.start("wire.fake.token"))
     await asyncio.wait_for(wire.ready.wait(), WAIT_S)

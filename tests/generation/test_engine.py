@@ -379,6 +379,89 @@ async def test_batches_group_same_keys_only_and_respect_max_batch(
     assert [r.label for r in results] == ["first", "a", "b", "c", "d"]
 
 
+async def test_takes_run_as_one_batch_whatever_max_batch_and_count_as_one_job(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    rig = make_engine(max_batch=1, max_per_owner=1, batch_key=by_negative_prompt)
+    held = rig.runner.hold("first")
+    first = asyncio.create_task(
+        rig.engine.generate(request("first"), job_id="first", owner="user:9")
+    )
+    await reached(held)
+    takes = [request(f"take{i}") for i in range(1, 4)]
+    ids = ["t1", "t2", "t3"]
+    outcome = asyncio.create_task(
+        rig.engine.render_takes(
+            takes, job_ids=ids, owner="user:1", out_dirs=[tmp_path / i for i in ids]
+        )
+    )
+    await asyncio.sleep(0)
+    # the owner limit of 1 admits the set of three: it is one job
+    assert [rig.engine.position(i) for i in ids] == [1, 2, 3]
+    with pytest.raises(OwnerLimit):
+        await rig.engine.generate(request("more"), job_id="more", owner="user:1")
+    rig.runner.release("first")
+    files = await asyncio.wait_for(outcome, WAIT_S)
+    await first
+    assert rig.runner.batches == [("first",), ("take1", "take2", "take3")]
+    assert [f.mp3.name for f in files if isinstance(f, ClipFiles)] == [
+        "t1.mp3",
+        "t2.mp3",
+        "t3.mp3",
+    ]
+
+
+def test_a_group_is_queued_whole_or_not_at_all(make_engine: EngineFactory, tmp_path: Path) -> None:
+    rig = make_engine()
+    with pytest.raises(InvalidRequest, match="already queued"):
+        rig.engine.render_takes_sync(
+            [request("a"), request("b")], tmp_path, job_ids=["same", "same"]
+        )
+    assert rig.engine.position("same") is None
+    assert rig.engine.snapshot() == []
+
+
+async def test_a_failing_take_comes_back_as_its_error_while_the_others_land(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    rig = make_engine()
+    rig.runner.fail["b"] = InvalidRequest("no good")
+    outcomes = await asyncio.wait_for(
+        rig.engine.render_takes(
+            [request("a"), request("b")],
+            job_ids=["a", "b"],
+            owner="user:1",
+            out_dirs=[tmp_path / "a", tmp_path / "b"],
+        ),
+        WAIT_S,
+    )
+    assert isinstance(outcomes[0], ClipFiles)
+    assert isinstance(outcomes[1], InvalidRequest)
+    assert str(outcomes[1]) == "no good"
+
+
+def test_takes_sync_pumps_every_takes_progress_on_the_calling_thread(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    rig = make_engine()
+    seen: list[tuple[str, str, int, int]] = []
+    caller = threading.get_ident()
+    threads: set[int] = set()
+
+    def log(progress: Progress) -> None:
+        threads.add(threading.get_ident())
+        seen.append((progress.job_id, progress.state, progress.step, progress.total_steps))
+
+    files = rig.engine.render_takes_sync(
+        [request("x"), request("y")], tmp_path, log, job_ids=["x", "y"]
+    )
+    assert [f.mp3.name for f in files] == ["x.mp3", "y.mp3"]
+    assert rig.runner.batches == [("x", "y")]
+    assert threads == {caller}
+    assert ("x", "running", 3, 3) in seen
+    assert ("y", "running", 3, 3) in seen
+
+
 # --- positions, ETA and progress -----------------------------------------------------------
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
+import pytest
+from PIL import Image
 
 from generation import codec
 from generation.params import SpectrogramParams
-from generation.picture import render_picture
+from generation.picture import TAKE_LABEL_PX, combine_takes, picture_marks, render_picture
 from generation.seeds import seed_image
 from generation.synth import music_clip
+from generation.types import Endpoint, GenerationRequest, Mode
 
 
 def _colourfulness(image: np.ndarray) -> float:
@@ -44,3 +50,53 @@ def test_stereo_pictures_get_a_panel_per_channel() -> None:
     )
     stereo_pic = render_picture(codec.image_from_audio(audio, stereo), stereo)
     assert stereo_pic.height > 1.5 * mono_pic.height
+
+
+def test_takes_are_stacked_in_order_each_under_its_label(tmp_path: Path) -> None:
+    red, blue = tmp_path / "1.png", tmp_path / "2.png"
+    Image.new("RGB", (80, 30), (255, 0, 0)).save(red)
+    Image.new("RGB", (80, 30), (0, 0, 255)).save(blue)
+    combined = np.asarray(Image.open(io.BytesIO(combine_takes([red, blue]))).convert("RGB"))
+    assert combined.shape == (2 * (30 + TAKE_LABEL_PX), 80, 3)
+    first_top, second_top = TAKE_LABEL_PX, 2 * TAKE_LABEL_PX + 30
+    assert tuple(combined[first_top + 5, 40]) == (255, 0, 0)
+    assert tuple(combined[second_top + 5, 40]) == (0, 0, 255)
+    label = combined[:TAKE_LABEL_PX, :60]
+    assert (label.sum(axis=2) < 200).any()  # the "take 1" text is drawn in the strip
+
+
+def test_picture_grows_with_length_and_carries_a_db_colour_bar() -> None:
+    one = seed_image("og_beat")
+    three = Image.new("RGB", (3 * one.width, one.height))
+    for index in range(3):
+        three.paste(one, (index * one.width, 0))
+    short = render_picture(one, SpectrogramParams())
+    long = render_picture(three, SpectrogramParams())
+    assert short.width == 800
+    assert long.width == 3 * short.width
+    right = np.asarray(short)[60:300, short.width - 100 :]
+    columns = [_colourfulness(right[:, i : i + 1]) for i in range(right.shape[1])]
+    assert max(columns) > 30  # the colour bar, right of the spectrogram
+
+
+def test_beat_grid_and_boundaries_are_drawn() -> None:
+    params = SpectrogramParams()
+    raw = seed_image("og_beat")
+    plain = np.asarray(render_picture(raw, params)).astype(int)
+    gridded = np.asarray(render_picture(raw, params, bpm=93.75, boundaries_s=[2.5])).astype(int)
+    assert np.abs(gridded - plain).sum(axis=2).astype(bool).any(axis=0).sum() > 8
+
+
+def test_marks_name_prompt_and_seed_the_tempo_of_seed_images_and_clip_joins() -> None:
+    params = SpectrogramParams()
+    riff = GenerationRequest(Mode.RIFF, Endpoint("lofi", 7), seed_image="og_beat")
+    marks = picture_marks(riff, params)
+    assert marks == {"title": "lofi · seed 7", "bpm": 93.75, "boundaries_s": []}
+    remix = GenerationRequest(Mode.REMIX, Endpoint("x", 1), seed_image="/tmp/song.mp3")
+    assert picture_marks(remix, params)["bpm"] is None
+    blend = GenerationRequest(
+        Mode.BLEND, Endpoint("a", 1), end=Endpoint("b", 2), clips=3, seed_image=None
+    )
+    marks = picture_marks(blend, params)
+    assert marks["title"] == "a → b · seeds 1 → 2"
+    assert marks["boundaries_s"] == pytest.approx([5.12, 10.24])

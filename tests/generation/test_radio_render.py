@@ -46,10 +46,17 @@ def test_render_is_byte_identical_to_the_live_stream() -> None:
     assert rendered == heard
 
 
-def test_cli_writes_wav_and_mp3_with_the_requested_length(tmp_path: Path) -> None:
+def test_cli_writes_wav_and_mp3_with_the_requested_length(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wav = tmp_path / "radio.wav"
     args = ["radio", "--prompt", "jazz", "--prompt", "metal", "--minutes", "0.25"]
     assert main([*args, "--out", str(wav), "--model", "synthetic", "--seed", "3"]) == 0
+    err = capsys.readouterr().err
+    # one bar over the render, counted in clips (15 s: 3 clips), not a line a clip
+    assert "radio: 100%" in err
+    assert "3/3" in err
+    assert "clip 1:" not in err
     with wave.open(str(wav)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48_000, 2, 2)
         assert w.getnframes() == 15 * 48_000
@@ -105,7 +112,7 @@ def test_cli_plays_the_default_prompt_when_none_is_given(
     wav = tmp_path / "r.wav"
     args = ["radio", "--minutes", "0.1", "--out", str(wav), "--model", "synthetic"]
     assert main([*args, "--seed", "8"]) == 0
-    assert f"clip 1: {DEFAULT_PROMPT} (seed 8 -> 9, 25%)" in capsys.readouterr().err
+    assert f"{DEFAULT_PROMPT} (seed 8 -> 9, 50%)" in capsys.readouterr().err  # the bar's note
     with wave.open(str(wav)) as w:
         assert w.getnframes() == 6 * 48_000
 

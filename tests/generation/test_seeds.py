@@ -11,6 +11,7 @@ from PIL import Image
 from generation import codec, seeds
 from generation.audio import write_wav
 from generation.params import SpectrogramParams
+from generation.picture import render_picture
 from generation.synth import music_clip
 from generation.types import InvalidRequest
 
@@ -87,6 +88,18 @@ def test_load_seed_from_audio_encodes_512_columns(tmp_path: Path) -> None:
     image = seeds.load_seed(str(path), PARAMS, max_seconds=10)
     assert image.size == (512, 512)
     assert codec.params_from_image(image) == PARAMS
+
+
+def test_seeding_from_the_readable_picture_gets_a_hint_to_use_the_raw_image(
+    tmp_path: Path,
+) -> None:
+    readable = render_picture(seeds.seed_image("og_beat"), PARAMS, title="og_beat")
+    readable.save(tmp_path / "riff-12.png")
+    with pytest.raises(InvalidRequest, match=r"readable picture.*Spectrogram button.*#12"):
+        seeds.load_seed(str(tmp_path / "riff-12.png"), PARAMS, max_seconds=10)
+    Image.new("L", (512, 100), 128).save(tmp_path / "grey.png")
+    with pytest.raises(InvalidRequest, match=r"512 rows\.$"):  # grey: no hint
+        seeds.load_seed(str(tmp_path / "grey.png"), PARAMS, max_seconds=10)
 
 
 def test_load_seed_rejects_wrong_height_and_bad_audio(tmp_path: Path) -> None:

@@ -228,3 +228,22 @@ async def test_an_unreachable_cluster_keeps_the_job_waiting_until_it_is_back(
     files = await job  # with max_attempts=1: waiting spent no attempt
     assert files.mp3.read_bytes().startswith(b".mp3 of patient")
     assert notes.count(UNREACHABLE) == 1  # said once, not on every retry
+
+
+async def test_takes_run_as_jobs_of_their_own_and_land_in_order(
+    app: tuple[str, Path], tmp_path: Path
+) -> None:
+    name, log = app
+    runner = start(name, log, replicas=2)
+    requests = [riff("take one"), riff("take two"), riff("take three")]
+    outcomes = await runner.render_takes(
+        requests,
+        job_ids=["t1", "t2", "t3"],
+        owner="user:7",
+        out_dirs=[tmp_path / "set"] * 3,
+    )
+    prompts = ["take one", "take two", "take three"]
+    for prompt, job_id, outcome in zip(prompts, ["t1", "t2", "t3"], outcomes, strict=True):
+        assert not isinstance(outcome, GenerationError)
+        assert outcome.mp3 == tmp_path / "set" / f"{job_id}.mp3"
+        assert outcome.mp3.read_bytes().startswith(f".mp3 of {prompt} by".encode())

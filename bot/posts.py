@@ -1,0 +1,219 @@
+"""What a result post looks like: an embed with the clip's parameters, and a Spectrogram button.
+
+The embed carries what people ask about a clip (prompt, seed, job id, settings, length, model,
+who asked) with the readable picture as its image; the button sends the raw spectrogram PNG
+(the model's image, Riffusion's EXIF tags included) privately, because the readable picture
+cannot be fed back as a seed while the raw one can (``seed_image`` also takes ``#N``).
+
+Every text is cut to Discord's embed limits here (``fit``): a 400-character prompt must not
+make a post fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+
+from bot import messages
+from bot.messages import NO_MENTIONS
+from bot.replies import guarded, reply
+from bot.scope import Scope, find_job, no_such_job, unknown_job
+from bot.store import JobRecord, JobStore
+from generation.types import InvalidRequest, Mode
+
+log = logging.getLogger(__name__)
+
+# Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-limits)
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+EMBED_TOTAL_MAX = 6000
+EMBED_FIELDS_MAX = 25
+EMBED_COLOUR = 0x8E44AD
+
+
+def fit(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (the lead swaps in ``bot.fit``)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def title_for(job: JobRecord) -> str:
+    request = job.request
+    if request.end is not None:
+        return fit(f"{request.start.prompt} → {request.end.prompt}", TITLE_MAX)
+    return fit(request.start.prompt, TITLE_MAX)
+
+
+def settings_line(job: JobRecord) -> str:
+    request = job.request
+    return (
+        f"steps {request.steps} · strength {request.start.strength:g} · "
+        f"guidance {request.start.guidance:g} · {request.scheduler}"
+    )
+
+
+def _embed(job: JobRecord, description: str) -> discord.Embed:
+    return discord.Embed(
+        title=title_for(job),
+        description=fit(description, DESCRIPTION_MAX) or None,
+        colour=EMBED_COLOUR,
+    )
+
+
+def _field(embed: discord.Embed, name: str, value: str, *, inline: bool = True) -> None:
+    if len(embed.fields) < EMBED_FIELDS_MAX:
+        embed.add_field(
+            name=fit(name, FIELD_NAME_MAX), value=fit(value, FIELD_VALUE_MAX), inline=inline
+        )
+
+
+def _common_fields(embed: discord.Embed, job: JobRecord, model_name: str) -> None:
+    _field(embed, "Settings", settings_line(job), inline=False)
+    if model_name:
+        _field(embed, "Model", model_name)
+    _field(embed, "Asked by", f"<@{job.user_id}>")  # an embed never pings; NO_MENTIONS too
+
+
+def _description(job: JobRecord) -> str:
+    request = job.request
+    parts = []
+    if request.mode is not Mode.RIFF:
+        parts.append(request.mode.value)
+    origin = messages.origin(job).removeprefix(" · ")
+    if origin:
+        parts.append(origin)
+    line = " · ".join(parts)
+    if request.negative_prompt:
+        line = f"{line}\nNot: {request.negative_prompt}".strip()
+    return line
+
+
+def _within_total(embed: discord.Embed) -> discord.Embed:
+    """Shorten the description (the only long free text) if the whole embed is too long."""
+    excess = len(embed) - EMBED_TOTAL_MAX
+    if excess > 0 and embed.description:
+        embed.description = fit(embed.description, max(1, len(embed.description) - excess))
+    return embed
+
+
+def result_embed(job: JobRecord, *, model_name: str, picture: str | None) -> discord.Embed:
+    """The embed of one clip; ``picture`` is the attachment's file name, if it was attached."""
+    embed = _embed(job, _description(job))
+    _field(embed, "Seed", messages.seeds(job.request).removeprefix("seed "))
+    _field(embed, "Job", f"`{job.display_id}`")
+    if job.files is not None:
+        _field(embed, "Length", f"{job.files.duration_s:.1f} s")
+    _common_fields(embed, job, model_name)
+    if picture is not None:
+        embed.set_image(url=f"attachment://{picture}")
+    embed.set_footer(text=fit(footer_text(job), FOOTER_MAX))
+    return _within_total(embed)
+
+
+def set_embed(
+    set_job: JobRecord,
+    takes: Sequence[tuple[int, JobRecord]],
+    *,
+    model_name: str,
+    picture: str | None,
+) -> discord.Embed:
+    """The embed of a set of takes: a field per take (its job id, seed and length)."""
+    embed = _embed(set_job, _description(set_job))
+    _field(embed, "Job", f"`{set_job.display_id}` ({len(takes)} takes)")
+    for number, take in takes:
+        length = f" · {take.files.duration_s:.1f} s" if take.files is not None else ""
+        _field(embed, f"Take {number}", f"`#{take.id}` · seed {take.request.start.seed}{length}")
+    _common_fields(embed, set_job, model_name)
+    if picture is not None:
+        embed.set_image(url=f"attachment://{picture}")
+    embed.set_footer(
+        text="Buttons work on one take: Vary 2 varies take 2. Reroll all makes a new set."
+    )
+    return _within_total(embed)
+
+
+def footer_text(job: JobRecord) -> str:
+    return (
+        f"Spectrogram: the raw image, to seed /riff or /remix (or give seed_image "
+        f"{job.display_id})."
+    )
+
+
+# --- the Spectrogram button -----------------------------------------------------------------
+
+
+class RawButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"riffraw:(?P<job>\d+)",
+):
+    """Sends the job's raw spectrogram PNG to the person who clicked, privately."""
+
+    def __init__(self, job_id: str, *, label: str = "Spectrogram", row: int = 1) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji="🖼️",
+                style=discord.ButtonStyle.secondary,
+                row=row,
+                custom_id=f"riffraw:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RawButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, send_raw(interaction, self.job_id))
+
+
+async def send_raw(interaction: discord.Interaction[Any], job_id: str) -> None:
+    # The store is read off the client (``bot.app.RiffBot.services``) rather than through
+    # ``bot.services``, which builds the dispatcher that imports this module.
+    store: JobStore = interaction.client.services.store
+    job = await find_job(store, job_id, Scope.of(interaction))
+    if job is None:
+        await reply(interaction, unknown_job(job_id))
+        return
+    if job.files is None or not job.files.raw_png.exists():
+        await reply(interaction, f"⚠️ Job {job.display_id} has no spectrogram (any more).")
+        return
+    text = (
+        f"The raw spectrogram of {job.display_id} (512 rows = 0-10 kHz, 10 ms a column, loud "
+        f"is dark; Riffusion's EXIF tags inside). Attach it to /riff or /remix, or give "
+        f"`seed_image: {job.display_id}`.\nSeed {job.request.start.seed} · {settings_line(job)}"
+    )
+    await interaction.response.send_message(
+        text,
+        file=discord.File(job.files.raw_png, filename=f"spectrogram-{job.id}.png"),
+        ephemeral=True,
+        allowed_mentions=NO_MENTIONS,
+    )
+
+
+async def raw_image_of(store: JobStore, text: str, scope: Scope) -> str:
+    """``seed_image: #N``: job N's raw spectrogram, if job N is the caller's to name
+    (:mod:`bot.scope`) and still has it; another server's job reads as one that never existed.
+    """
+    job = await find_job(store, text, scope)
+    if job is None:
+        raise InvalidRequest(no_such_job(text))
+    if job.files is None or not job.files.raw_png.exists():
+        raise InvalidRequest(
+            f"Job {job.display_id} has no finished spectrogram to seed from "
+            "(it is still running, failed, or its files were cleaned up)."
+        )
+    return str(job.files.raw_png)
