@@ -101,7 +101,8 @@ async def test_seed_image_of_a_missing_or_other_servers_job_is_refused_privately
         refused = await actor.slash(where, "riff", prompt="steal", seed_image=ref)
         assert refused.response is not None
         assert refused.response.ephemeral
-        assert "on this server to seed from" in refused.response.content
+        # A foreign job reads exactly like one that never existed (the across-servers rule).
+        assert refused.response.content == f"⚠️ There is no job #{ref.lstrip('#')}."
     assert len(gated_runner.submitted) == 1
 
 
