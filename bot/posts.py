@@ -18,7 +18,7 @@ from typing import Any
 
 import discord
 
-from bot import messages
+from bot import fit, messages
 from bot.messages import NO_MENTIONS
 from bot.replies import guarded, reply
 from bot.scope import Scope, find_job, no_such_job, unknown_job
@@ -27,27 +27,14 @@ from generation.types import InvalidRequest, Mode
 
 log = logging.getLogger(__name__)
 
-# Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-limits)
-TITLE_MAX = 256
-DESCRIPTION_MAX = 4096
-FIELD_NAME_MAX = 256
-FIELD_VALUE_MAX = 1024
-FOOTER_MAX = 2048
-EMBED_TOTAL_MAX = 6000
-EMBED_FIELDS_MAX = 25
 EMBED_COLOUR = 0x8E44AD
-
-
-def fit(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis (the lead swaps in ``bot.fit``)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def title_for(job: JobRecord) -> str:
     request = job.request
     if request.end is not None:
-        return fit(f"{request.start.prompt} → {request.end.prompt}", TITLE_MAX)
-    return fit(request.start.prompt, TITLE_MAX)
+        return fit.clip(f"{request.start.prompt} → {request.end.prompt}", fit.EMBED_TITLE)
+    return fit.clip(request.start.prompt, fit.EMBED_TITLE)
 
 
 def settings_line(job: JobRecord) -> str:
@@ -61,15 +48,17 @@ def settings_line(job: JobRecord) -> str:
 def _embed(job: JobRecord, description: str) -> discord.Embed:
     return discord.Embed(
         title=title_for(job),
-        description=fit(description, DESCRIPTION_MAX) or None,
+        description=fit.clip(description, fit.EMBED_DESCRIPTION) or None,
         colour=EMBED_COLOUR,
     )
 
 
 def _field(embed: discord.Embed, name: str, value: str, *, inline: bool = True) -> None:
-    if len(embed.fields) < EMBED_FIELDS_MAX:
+    if len(embed.fields) < fit.EMBED_FIELDS:
         embed.add_field(
-            name=fit(name, FIELD_NAME_MAX), value=fit(value, FIELD_VALUE_MAX), inline=inline
+            name=fit.clip(name, fit.EMBED_FIELD_NAME),
+            value=fit.clip(value, fit.EMBED_FIELD_VALUE),
+            inline=inline,
         )
 
 
@@ -96,9 +85,9 @@ def _description(job: JobRecord) -> str:
 
 def _within_total(embed: discord.Embed) -> discord.Embed:
     """Shorten the description (the only long free text) if the whole embed is too long."""
-    excess = len(embed) - EMBED_TOTAL_MAX
+    excess = len(embed) - fit.EMBED_TOTAL
     if excess > 0 and embed.description:
-        embed.description = fit(embed.description, max(1, len(embed.description) - excess))
+        embed.description = fit.clip(embed.description, max(1, len(embed.description) - excess))
     return embed
 
 
@@ -112,7 +101,7 @@ def result_embed(job: JobRecord, *, model_name: str, picture: str | None) -> dis
     _common_fields(embed, job, model_name)
     if picture is not None:
         embed.set_image(url=f"attachment://{picture}")
-    embed.set_footer(text=fit(footer_text(job), FOOTER_MAX))
+    embed.set_footer(text=fit.clip(footer_text(job), fit.EMBED_FOOTER))
     return _within_total(embed)
 
 

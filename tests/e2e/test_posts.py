@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 
 from bot.config import BotConfig
 from bot.db_store import DbStore
-from bot.posts import EMBED_TOTAL_MAX, TITLE_MAX, fit
+from bot.fit import EMBED_TITLE, EMBED_TOTAL
 from generation.engine import Engine, pipeline_engine
 from tests.e2e.harness import Sim, open_sim
 from tests.fakes import GatedRunner
@@ -64,7 +64,7 @@ async def test_a_result_is_an_embed_with_its_parameters_and_the_picture_as_image
         assert fields["Model"] == "tiny"
         assert fields["Asked by"] == f"<@{sim.alice.id}>"
         assert embed.image.url == f"attachment://riff-{job_id}.png"
-        assert len(embed) <= EMBED_TOTAL_MAX
+        assert len(embed) <= EMBED_TOTAL
         assert f"riffraw:{job_id}" in str(post.components)
 
         # The Spectrogram button sends the raw 512-row image, privately.
@@ -106,11 +106,6 @@ async def test_seed_image_of_a_missing_or_other_servers_job_is_refused_privately
     assert len(gated_runner.submitted) == 1
 
 
-def test_fit_keeps_texts_inside_discord_limits() -> None:
-    assert fit("a" * 300, TITLE_MAX) == "a" * 255 + "…"
-    assert fit("short", TITLE_MAX) == "short"
-
-
 async def test_autocomplete_offers_your_recent_prompts_and_jobs_as_seed_images(
     sim: Sim, gated_runner: GatedRunner
 ) -> None:
@@ -136,8 +131,8 @@ def test_an_embed_over_discords_total_is_cut_in_its_description() -> None:
     job = JobRecord(id="5", request=request, user_id=1, guild_id=2, channel_id=3)
     embed = result_embed(job, model_name="m" * 3000, picture=None)
     assert embed.title is not None
-    assert len(embed.title) == TITLE_MAX
-    assert len(embed) <= EMBED_TOTAL_MAX
+    assert len(embed.title) == EMBED_TITLE
+    assert len(embed) <= EMBED_TOTAL
 
 
 async def test_remix_takes_a_job_as_its_source_and_refuses_neither(
