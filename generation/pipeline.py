@@ -36,6 +36,7 @@ import torch
 from PIL import Image
 
 from generation.circular import circular_time_padding
+from generation.image_joins import _fit_width
 from generation.masks import keep_fraction, load_mask
 from generation.params import SpectrogramParams
 from generation.post import Decoded, Finish, post_process
@@ -252,22 +253,6 @@ def _tensor_to_image(decoded: torch.Tensor) -> Image.Image:
     # and the same float32 operations in the same order as numpy did, so the same pixels
     pixels = ((decoded[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
     return Image.fromarray(pixels.permute(1, 2, 0).contiguous().cpu().numpy(), mode="RGB")
-
-
-def _fit_width(image: Image.Image, width: int, height: int, *, from_right: bool) -> Image.Image:
-    """Crop (or tile) a spectrogram to ``width`` columns and the model's ``height`` rows."""
-    image = image.convert("RGB")
-    if image.height != height:
-        image = image.resize((image.width, height), Image.Resampling.LANCZOS)
-    if image.width < width:
-        tiled = Image.new("RGB", (width, height))
-        for x in range(0, width, image.width):
-            tiled.paste(image, (x, 0))
-        image = tiled
-    if image.width == width:
-        return image
-    left = image.width - width if from_right else 0
-    return image.crop((left, 0, left + width, height))
 
 
 def _preview_png(latent: torch.Tensor) -> bytes:
