@@ -54,7 +54,8 @@ def build_sd15_random(device: str, dtype: str) -> Any:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from generation.clip_tokenizer import write_tokenizer_files
-    from generation.models import LoadedModel, place, resolve_device, resolve_dtype
+    from generation.model_device import place, resolve_device, resolve_dtype
+    from generation.models import LoadedModel
     from generation.tiny import assemble_pipeline, sd15_config_dir
 
     config = sd15_config_dir()
