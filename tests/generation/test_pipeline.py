@@ -21,17 +21,12 @@ from PIL import Image
 
 from generation.audio import seam_ratio, write_wav
 from generation.circular import circular_time_padding
+from generation.latents import slerp
 from generation.models import LoadedModel
 from generation.outputs import write_outputs
 from generation.params import SpectrogramParams
-from generation.pipeline import (
-    PipelineCache,
-    batch_key,
-    generate,
-    generate_batch,
-    run_batch,
-    slerp,
-)
+from generation.pipeline import batch_key, generate, generate_batch, run_batch
+from generation.pipeline_cache import PipelineCache
 from generation.prompts import encode_weighted, parse_weighted_prompt, tokenize_weighted
 from generation.results import GenerationResult
 from generation.schedule import unet_passes
