@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 
-def _fit_width(image: Image.Image, width: int, height: int, *, from_right: bool) -> Image.Image:
+def fit_width(image: Image.Image, width: int, height: int, *, from_right: bool) -> Image.Image:
     """Crop (or tile) a spectrogram to ``width`` columns and the model's ``height`` rows."""
     image = image.convert("RGB")
     if image.height != height:

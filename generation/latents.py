@@ -41,12 +41,12 @@ def seed_noise(seed: int, shape: tuple[int, ...], count: int = 1) -> list[torch.
     return [torch.randn(shape, generator=generator, dtype=torch.float32) for _ in range(count)]
 
 
-def _image_to_tensor(image: Image.Image) -> torch.Tensor:
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous()
 
 
-def _tensor_to_image(decoded: torch.Tensor) -> Image.Image:
+def tensor_to_image(decoded: torch.Tensor) -> Image.Image:
     # uint8 on the model's device, then one small copy: a quarter of the bytes of a float copy,
     # and the same float32 operations in the same order as numpy did, so the same pixels
     pixels = ((decoded[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)

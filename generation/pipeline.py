@@ -1,12 +1,13 @@
-"""The one denoising loop behind riff, blend, loop, extend, remix and variation.
+"""The entry points behind riff, blend, loop, extend, remix and variation: one batch, end to end.
 
-Every mode is a choice of five things fed to the same loop: the text embedding (a lerp of
-two prompts' embeddings), the start noise (a slerp of two seeds' noises), the init latent
-(nothing, a seed image, a shifted parent clip, a window of an uploaded clip), a mask (which
-latent pixels are pinned to the init latent) and the padding mode (circular in time for
-loops). The loop itself reads top to bottom like diffusers' img2img pipeline, but runs any
-number of such items through the UNet as one batch, each with its own noise, so batching is
-a throughput decision that never changes what a request sounds like.
+Every mode is a choice of five things fed to the same loop: the text embedding, the start
+noise, the init latent, a mask and the padding mode. The stages read top to bottom like a
+diffusers pipeline's ``__call__`` (see :func:`_execute`), each in its own module:
+:mod:`generation.components` (the model's parts, text conditioning, VAE),
+:mod:`generation.planning` (a request turned into items), :mod:`generation.denoise` (the loop,
+any number of items through the UNet as one batch, each with its own noise, so batching is a
+throughput decision that never changes what a request sounds like) and
+:mod:`generation.post` (everything after the VAE).
 
 Reproducibility rules that the tests hold us to:
 - noise comes from CPU generators seeded with the request's integer seed, so it does not
@@ -22,18 +23,22 @@ import concurrent.futures
 import time
 from collections.abc import Callable, Hashable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from generation.denoise import BatchStepCallback, PreviewFn
+from generation.components import BatchComponents
+from generation.denoise import BatchStepCallback, PreviewFn, denoise
 from generation.params import SpectrogramParams
 from generation.pipeline_cache import PipelineCache as PipelineCache  # engine.py reaches it here
-from generation.planning import _Plan, _Runner, _timed
+from generation.planning import RequestPlan, plan_request, timed
 from generation.post import Decoded, post_process
 from generation.results import GenerationResult
 from generation.schedule import canonical_scheduler, denoise_start, effective_strength
 from generation.types import GenerationRequest, JobCancelled, Mode
+
+if TYPE_CHECKING:
+    from generation.models import LoadedModel
 
 
 def batch_key(request: GenerationRequest) -> Hashable:
@@ -55,7 +60,7 @@ PostStage = Callable[[Decoded], "concurrent.futures.Future[GenerationResult]"]
 """Runs :func:`generation.post.post_process` somewhere else (a worker pool) and returns at once."""
 
 
-def phase_device(model: Any, phase: str = "auto") -> str | None:
+def phase_device(model: LoadedModel, phase: str = "auto") -> str | None:
     """Where Griffin-Lim runs: ``auto`` on the model's GPU when it has one, else the numpy
     path; ``numpy`` always the numpy path; any other value is a torch device for it."""
     if phase == "numpy":
@@ -67,7 +72,7 @@ def phase_device(model: Any, phase: str = "auto") -> str | None:
 
 
 def _execute(
-    model: Any,
+    model: LoadedModel,
     requests: Sequence[GenerationRequest],
     on_step: BatchStepCallback | None,
     cancelled: Callable[[int], bool],
@@ -79,35 +84,43 @@ def _execute(
     """The model's part of the batch (text, UNet, VAE), with one outcome per request: a
     failure in one request's set-up (a missing seed image, unreadable audio) or a cancellation
     leaves its batch-mates running. What comes out is decoded images, for :mod:`generation.post`."""
+    # 1. Check inputs: one batch shares its UNet calls, so it needs one batch key
     if not requests:
         return []
     keys = {batch_key(r) for r in requests}
     if len(keys) > 1:
         raise ValueError(f"requests in one batch need one batch_key, got {len(keys)}")
-    runner = _Runner(model, params, cache, max_audio_seconds)
-    runner.circular = requests[0].mode is Mode.LOOP
+
+    # 2. Define the batch's components: the model, the geometry, the caches, the padding mode
+    parts = BatchComponents(model, params, cache, max_audio_seconds)
+    parts.circular = requests[0].mode is Mode.LOOP
     outcomes: list[Decoded | BaseException | None] = [None] * len(requests)
-    plans: list[_Plan] = []
+    plans: list[RequestPlan] = []
     passes, dropped, denoise_s = 0, set[int](), 0.0
-    with torch.no_grad(), runner.padding():
+    with torch.no_grad(), parts.padding():
+        # 3. Plan each request: text conditioning, start noise, init latents and masks
         for index, request in enumerate(requests):
             try:
-                plans.append(runner.plan(request, index))
+                plans.append(plan_request(parts, request, index))
             except Exception as error:
                 outcomes[index] = error
+
+        # 4. Denoising loop: every planned item of the batch, one UNet call per step
         items = [entry for plan in plans for entry in plan.items]
         if items:
             started = time.perf_counter()
-            passes, dropped = runner.denoise(items, requests[0], on_step, cancelled)
+            passes, dropped = denoise(parts, items, requests[0], on_step, cancelled)
             denoise_s = time.perf_counter() - started
+
+        # 5. Decode each request's latents with the VAE, one item at a time
         for plan in plans:
             owner = plan.items[0].owner
             if owner in dropped:
                 outcomes[owner] = JobCancelled("The job was cancelled.")
                 continue
             try:
-                with _timed(plan.timings, "vae_decode"):
-                    images = [runner.decode(e.latent) for e in plan.items]
+                with timed(plan.timings, "vae_decode"):
+                    images = [parts.decode(e.latent) for e in plan.items]
                 outcomes[owner] = Decoded(
                     request=plan.request,
                     images=images,
@@ -116,7 +129,7 @@ def _execute(
                     timings=plan.timings,
                     notes=tuple(dict.fromkeys(plan.notes)),
                     model_id=str(model.model_id),
-                    model_revision=getattr(model, "revision", None),
+                    model_revision=model.revision,
                     latent=plan.items[-1].latent[0].float().cpu().numpy(),
                     phase_device=phase_device(model, phase),
                     extra={
@@ -142,7 +155,7 @@ def _finish_here(outcome: Decoded | BaseException) -> Outcome:
 
 
 def generate_batch(
-    model: Any,
+    model: LoadedModel,
     requests: Sequence[GenerationRequest],
     *,
     on_step: BatchStepCallback | None = None,
@@ -181,7 +194,7 @@ def generate_batch(
 
 
 def run_batch(
-    model: Any,
+    model: LoadedModel,
     requests: Sequence[GenerationRequest],
     on_steps: Sequence[Callable[[int, int, Callable[[], bytes | None] | None], None]],
     cancels: Sequence[Callable[[], bool]],
@@ -218,7 +231,7 @@ def run_batch(
 
 
 def generate(
-    model: Any,
+    model: LoadedModel,
     request: GenerationRequest,
     *,
     on_step: BatchStepCallback | None = None,

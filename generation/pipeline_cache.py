@@ -36,7 +36,7 @@ class PipelineCache:
         tens of ms."""
         if key not in self._seeds:
             image = compute()
-            self._seeds[key] = (image, _image_digest(image))
+            self._seeds[key] = (image, image_digest(image))
         return self._seeds[key]
 
     def latent(self, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -64,11 +64,11 @@ class PipelineCache:
         return value
 
 
-def _model_key(model: Any) -> tuple[Hashable, ...]:
+def model_key(model: Any) -> tuple[Hashable, ...]:
     return (id(model.pipe.vae), str(model.model_id), str(model.device), str(model.dtype))
 
 
-def _image_digest(image: Image.Image) -> str:
+def image_digest(image: Image.Image) -> str:
     digest = hashlib.sha1(image.tobytes(), usedforsecurity=False)
     digest.update(repr(image.size).encode())
     return digest.hexdigest()

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -215,7 +215,7 @@ def test_requests_with_other_shapes_do_not_share_a_batch() -> None:
     assert batch_key(base) != batch_key(replace(base, scheduler="ddim"))
     assert batch_key(base) != batch_key(replace(base, steps=20))
     with pytest.raises(ValueError, match="batch_key"):
-        generate_batch(object(), [base, replace(base, width=512)])
+        generate_batch(cast("LoadedModel", object()), [base, replace(base, width=512)])
 
 
 def test_negative_prompt_changes_the_result(
