@@ -176,7 +176,7 @@ def place(pipe: StableDiffusionPipeline, device: torch.device, *, compile: bool 
         ) from exc
     except RuntimeError as exc:
         if "out of memory" in str(exc).lower():
-            raise ModelError(f"The model does not fit in {device} memory ({_short(exc)}).") from exc
+            raise ModelError(f"The model does not fit in {device} memory ({brief(exc)}).") from exc
         raise
     use_sdpa(pipe)
     if device.type == "cuda":
@@ -196,6 +196,7 @@ def use_sdpa(pipe: StableDiffusionPipeline) -> None:
             module.set_attn_processor(AttnProcessor2_0())
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def brief(exc: BaseException, limit: int = 300) -> str:
+    """An exception's text on one line and cut short, to sit inside a one-sentence ModelError."""
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -24,8 +24,8 @@ import torch
 from generation import checkpoints
 from generation.clip_tokenizer import write_tokenizer_files
 from generation.model_device import (
-    _short,
     available_memory,
+    brief,
     check_fits,
     estimate_bytes,
     pipeline_bytes,
@@ -45,7 +45,7 @@ _WEIGHT_NAMES = {
     "text_encoder": ("model.safetensors", "pytorch_model.bin"),
 }
 _ACTIVATION_HEADROOM_BYTES = 2 * 1024**3
-_HINT_ALTERNATIVES = (
+HINT_ALTERNATIVES = (
     "Pass a local diffusers folder (e.g. a downloaded copy of riffusion/riffusion-model-v1), "
     "a single .safetensors/.ckpt file, or `tiny` for the random test model "
     "(`riffbot model make-tiny DIR`; it makes noise, not music)."
@@ -71,7 +71,7 @@ def check_folder(folder: Path) -> list[Path]:
     index = folder / "model_index.json"
     if not index.is_file():
         raise ModelError(
-            f"{folder} is not a diffusers model folder (no model_index.json). " + _HINT_ALTERNATIVES
+            f"{folder} is not a diffusers model folder (no model_index.json). " + HINT_ALTERNATIVES
         )
     try:
         meta = json.loads(index.read_text(encoding="utf-8"))
@@ -106,7 +106,7 @@ def check_folder(folder: Path) -> list[Path]:
     return weights
 
 
-def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> StableDiffusionPipeline:
+def load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> StableDiffusionPipeline:
     weights = check_folder(folder)
     needed = estimate_bytes(weights, dtype)
     check_fits(needed, available_memory(torch.device("cpu")), torch.device("cpu"))
@@ -170,7 +170,7 @@ def _guarded(load: Callable[[], StableDiffusionPipeline], what: str) -> StableDi
     except Exception as exc:
         raise ModelError(
             f"Could not load {what}: it looks corrupt, truncated or not a Stable Diffusion v1.x "
-            f"model ({type(exc).__name__}: {_short(exc)}). Download or convert it again."
+            f"model ({type(exc).__name__}: {brief(exc)}). Download or convert it again."
         ) from exc
 
 
@@ -211,7 +211,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def _hub_folder(
+def hub_folder(
     repo_id: str, revision: str | None, hub_cache: Path | None, allow_download: bool
 ) -> tuple[Path, str | None]:
     """A local snapshot folder of ``repo_id``: from the cache, else downloaded when possible.
@@ -237,12 +237,12 @@ def _hub_folder(
     if not allow_download:
         raise ModelError(
             f"{repo_id} is not in the local cache and downloading is turned off. "
-            + _HINT_ALTERNATIVES
+            + HINT_ALTERNATIVES
         )
     if hub_offline_by_env() or not hub_reachable():
         raise ModelError(
             f"Cannot download {repo_id}: this machine is offline (HF_HUB_OFFLINE is set or "
-            "huggingface.co is unreachable) and it is not in the local cache. " + _HINT_ALTERNATIVES
+            "huggingface.co is unreachable) and it is not in the local cache. " + HINT_ALTERNATIVES
         )
     return _download(repo_id, revision, hub_cache)
 
@@ -286,8 +286,8 @@ def _download(
         raise
     except Exception as exc:
         raise ModelError(
-            f"Downloading {repo_id} failed ({type(exc).__name__}: {_short(exc)}). Check the id, "
-            "your network and, for gated models, `huggingface-cli login`. " + _HINT_ALTERNATIVES
+            f"Downloading {repo_id} failed ({type(exc).__name__}: {brief(exc)}). Check the id, "
+            "your network and, for gated models, `huggingface-cli login`. " + HINT_ALTERNATIVES
         ) from exc
     snapshot = Path(path)
     return snapshot, snapshot.name
@@ -296,7 +296,7 @@ def _download(
 # --- single files -----------------------------------------------------------------------
 
 
-def _load_single_file(
+def load_single_file(
     path: Path,
     device: torch.device,
     dtype: torch.dtype,

@@ -29,13 +29,13 @@ import torch
 
 from generation.model_device import place, resolve_device, resolve_dtype
 from generation.model_sources import (
-    _HINT_ALTERNATIVES,
-    _hub_folder,
-    _load_folder,
-    _load_single_file,
+    HINT_ALTERNATIVES,
     check_folder,
+    hub_folder,
     hub_offline_by_env,
     hub_reachable,
+    load_folder,
+    load_single_file,
 )
 from generation.tiny import NOISE_NOT_MUSIC, is_tiny_dir, make_tiny
 from generation.types import ModelError
@@ -97,7 +97,7 @@ def load_model(
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     text = source.strip()
     if not text:
-        raise ModelError("No model given. " + _HINT_ALTERNATIVES)
+        raise ModelError("No model given. " + HINT_ALTERNATIVES)
 
     with _progress_bars(progress):
         if text.lower() == TINY:
@@ -109,26 +109,26 @@ def load_model(
                 except OSError:  # another process may have finished the same build first
                     if not (folder / "model_index.json").exists():
                         raise
-            pipe = _load_folder(folder, target, torch_dtype)
+            pipe = load_folder(folder, target, torch_dtype)
             model_id, rev, tiny = TINY, None, True
         else:
             path = Path(text).expanduser()
             if path.is_dir():
-                pipe = _load_folder(path, target, torch_dtype)
+                pipe = load_folder(path, target, torch_dtype)
                 model_id, rev, tiny = str(path.resolve()), None, is_tiny_dir(path)
             elif path.is_file():
                 if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
                     raise ModelError(
                         f"{path} is a file but not a .safetensors or .ckpt checkpoint."
                     )
-                pipe, tiny = _load_single_file(path, target, torch_dtype, cache_root, config_dir)
+                pipe, tiny = load_single_file(path, target, torch_dtype, cache_root, config_dir)
                 model_id, rev = str(path.resolve()), None
             elif _looks_like_path(text) or not _HUB_ID.match(text):
-                raise ModelError(f"There is no model at {text!r}. " + _HINT_ALTERNATIVES)
+                raise ModelError(f"There is no model at {text!r}. " + HINT_ALTERNATIVES)
             else:
                 hub_cache = Path(cache_dir) if cache_dir is not None else None
-                folder, rev = _hub_folder(text, revision, hub_cache, allow_download)
-                pipe = _load_folder(folder, target, torch_dtype)
+                folder, rev = hub_folder(text, revision, hub_cache, allow_download)
+                pipe = load_folder(folder, target, torch_dtype)
                 model_id, tiny = text, False
 
     place(pipe, target, compile=compile)
@@ -151,7 +151,7 @@ def check_source(
     """
     text = source.strip()
     if not text:
-        raise ModelError("No model given. " + _HINT_ALTERNATIVES)
+        raise ModelError("No model given. " + HINT_ALTERNATIVES)
     if text.lower() == TINY:
         return
     path = Path(text).expanduser()
@@ -163,7 +163,7 @@ def check_source(
         if path.stat().st_size == 0:
             raise ModelError(f"{path} is empty; download the checkpoint again.")
     elif _looks_like_path(text) or not _HUB_ID.match(text):
-        raise ModelError(f"There is no model at {text!r}. " + _HINT_ALTERNATIVES)
+        raise ModelError(f"There is no model at {text!r}. " + HINT_ALTERNATIVES)
     else:
         from huggingface_hub import try_to_load_from_cache
 
@@ -174,7 +174,7 @@ def check_source(
             raise ModelError(
                 f"Cannot download {text}: this machine is offline (HF_HUB_OFFLINE is set or "
                 "huggingface.co is unreachable) and it is not in the local cache. "
-                + _HINT_ALTERNATIVES
+                + HINT_ALTERNATIVES
             )
 
 

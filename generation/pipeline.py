@@ -175,6 +175,7 @@ def generate_batch(
     The first failing request's error is raised; :func:`run_batch` returns them instead.
     ``phase`` says where phase reconstruction runs (see :func:`phase_device`).
     """
+    # 1.-5. The model's part: check, components, plan, denoise, decode (see _execute)
     decoded = _execute(
         model,
         requests,
@@ -185,6 +186,7 @@ def generate_batch(
         max_audio_seconds,
         phase,
     )
+    # 6. Post-process here: audio, joins and picture; the first failure is raised
     results: list[GenerationResult] = []
     for outcome in map(_finish_here, decoded):
         if isinstance(outcome, BaseException):
@@ -216,6 +218,7 @@ def run_batch(
             if not cancels[index]():
                 callback(step, total, partial(preview, index))
 
+    # 1.-5. The model's part: check, components, plan, denoise, decode (see _execute)
     decoded = _execute(
         model,
         requests,
@@ -225,6 +228,7 @@ def run_batch(
         cache or PipelineCache(),
         max_audio_seconds,
     )
+    # 6. Post-process here, or hand it to ``post`` and return its futures
     if post is None:
         return [_finish_here(outcome) for outcome in decoded]
     return [post(o) if isinstance(o, Decoded) else o for o in decoded]
