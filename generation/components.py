@@ -1,4 +1,4 @@
-"""The model's components for one batch: text conditioning, VAE encode/decode, and the geometry.
+"""The model's components for one batch: text conditioning, the VAE, input images, geometry.
 
 Every planning step and the denoising loop read the pipeline's parts through one
 :class:`BatchComponents`, which also keys the caches by model, so a cached latent or

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from generation.models import LoadedModel
 
 
 class PipelineCache:
@@ -64,11 +67,14 @@ class PipelineCache:
         return value
 
 
-def model_key(model: Any) -> tuple[Hashable, ...]:
+def model_key(model: LoadedModel) -> tuple[Hashable, ...]:
+    """What a cached latent or embedding was made with: the same text or image under another
+    model, device or dtype is a different tensor."""
     return (id(model.pipe.vae), str(model.model_id), str(model.device), str(model.dtype))
 
 
 def image_digest(image: Image.Image) -> str:
+    """A cache key for an image by its pixels, so the same seed from two paths is one entry."""
     digest = hashlib.sha1(image.tobytes(), usedforsecurity=False)
     digest.update(repr(image.size).encode())
     return digest.hexdigest()
