@@ -54,7 +54,8 @@ def build_sd15_random(device: str, dtype: str) -> Any:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from generation.clip_tokenizer import write_tokenizer_files
-    from generation.models import LoadedModel, place, resolve_device, resolve_dtype
+    from generation.model_device import place, resolve_device, resolve_dtype
+    from generation.models import LoadedModel
     from generation.tiny import assemble_pipeline, sd15_config_dir
 
     config = sd15_config_dir()
@@ -174,7 +175,7 @@ def per_clip_estimate(stages: dict[str, float], passes: int, cached_seed: bool) 
 def cpu(args: argparse.Namespace, workdir: Path) -> tuple[str, float]:
     import torch
 
-    from generation.pipeline import PipelineCache
+    from generation.pipeline_cache import PipelineCache
 
     loadavg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
@@ -216,7 +217,8 @@ def batched(args: argparse.Namespace, workdir: Path) -> tuple[str, float]:
     """The GPU figures: seconds per clip by batch size, torch phase path on the device."""
     import torch
 
-    from generation.pipeline import PipelineCache, phase_device
+    from generation.pipeline import phase_device
+    from generation.pipeline_cache import PipelineCache
 
     if args.device == "cuda":
         name = torch.cuda.get_device_name(0)

@@ -169,7 +169,7 @@ class _TinyGenerator:
 
     def __init__(self, steps: int) -> None:
         from generation.models import load_model
-        from generation.pipeline import PipelineCache
+        from generation.pipeline_cache import PipelineCache
         from generation.tiny import make_tiny
 
         folder = Path(tempfile.mkdtemp(prefix="radio-bench-")) / "tiny"

@@ -172,7 +172,8 @@ def _post_and_write(decoded: Any, out_dir: Path, stem: str) -> float:
 
 def post_ceiling(model: Any, clips: int, workers: int, out: Path) -> float:
     """Clips per second of post-processing alone (phase, picture, MP3, files) on the pool."""
-    from generation.pipeline import PipelineCache, run_batch
+    from generation.pipeline import run_batch
+    from generation.pipeline_cache import PipelineCache
     from generation.workers import PostPool
 
     captured: list[Any] = []

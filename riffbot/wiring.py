@@ -60,7 +60,7 @@ def max_batch_for(settings: Settings) -> int:
     the model loader's error to report (in the worker, to the job), so it counts as CPU."""
     if settings.engine_max_batch is not None:
         return settings.engine_max_batch
-    from generation.models import default_max_batch, resolve_device
+    from generation.model_device import default_max_batch, resolve_device
     from generation.types import ModelError
 
     try:

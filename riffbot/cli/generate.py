@@ -280,7 +280,8 @@ def _load(args: argparse.Namespace, settings: Settings) -> Any:
 def _generate(
     model: Any, requests: Sequence[GenerationRequest], settings: Settings
 ) -> list[GenerationResult]:
-    from generation.pipeline import PipelineCache, batch_key, generate_batch
+    from generation.pipeline import batch_key, generate_batch
+    from generation.pipeline_cache import PipelineCache
 
     cache = PipelineCache()
     groups: dict[object, list[int]] = {}

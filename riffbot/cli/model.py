@@ -68,7 +68,7 @@ def convert_command(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
     from generation.checkpoints import write_single_file
-    from generation.models import check_folder
+    from generation.model_sources import check_folder
     from generation.types import ModelError
 
     check_output_file(args.out)

@@ -161,7 +161,8 @@ def _generator(args: argparse.Namespace, settings: Settings) -> Any:
 
         return lambda request: _Clip(synth_clip(request))
 
-    from generation.pipeline import PipelineCache, generate
+    from generation.pipeline import generate
+    from generation.pipeline_cache import PipelineCache
     from riffbot.wiring import load_model_from_settings
 
     model = load_model_from_settings(settings, source=source, device=args.device)

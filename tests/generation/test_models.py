@@ -15,9 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from generation import checkpoints, models
+from generation import checkpoints, model_sources
 from generation.checkpoints import write_single_file
-from generation.models import LoadedModel, load_model, resolve_device, resolve_dtype
+from generation.model_device import check_fits, estimate_bytes, pipeline_bytes
+from generation.models import LoadedModel, load_model
 from generation.tiny import make_tiny, sd15_config_dir
 from generation.types import GenerationError, ModelError
 from riffbot.cli import main as cli_main
@@ -163,40 +164,6 @@ def test_bfloat16_and_compile_switches(tiny_model_dir: Path) -> None:
     assert isinstance(loaded.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
 
 
-# --- device and dtype choice -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("cuda", "mps", "expected"),
-    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")],
-)
-def test_auto_device_prefers_cuda_then_mps(cuda: bool, mps: bool, expected: str) -> None:
-    assert resolve_device("auto", cuda_available=cuda, mps_available=mps).type == expected
-
-
-def test_explicit_device_must_exist() -> None:
-    with pytest.raises(ModelError, match="no GPU"):
-        resolve_device("cuda", cuda_available=False, mps_available=False)
-    with pytest.raises(ModelError, match="MPS"):
-        resolve_device("mps", cuda_available=False, mps_available=False)
-    with pytest.raises(ModelError, match="Unknown device"):
-        resolve_device("toaster")
-    assert resolve_device("cuda:1", cuda_available=True) == torch.device("cuda", 1)
-    assert resolve_device(" CPU ") == torch.device("cpu")
-
-
-def test_dtype_choice() -> None:
-    cuda, cpu, mps = torch.device("cuda"), torch.device("cpu"), torch.device("mps")
-    assert resolve_dtype("auto", cuda) == torch.float16
-    assert resolve_dtype("auto", cpu) == torch.float32
-    assert resolve_dtype("auto", mps) == torch.float32
-    assert resolve_dtype("bfloat16", cpu) == torch.bfloat16
-    assert resolve_dtype("fp16", cuda) == torch.float16
-    assert resolve_dtype("float32", cuda) == torch.float32
-    with pytest.raises(ModelError, match="Unknown dtype"):
-        resolve_dtype("int8", cpu)
-
-
 # --- single files -----------------------------------------------------------------------
 
 
@@ -265,7 +232,7 @@ def test_shipped_sd15_config_is_sd15_sized_and_complete(tmp_path: Path) -> None:
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTokenizer
 
-    config = models.sd15_config(tmp_path)
+    config = model_sources.sd15_config(tmp_path)
     unet_config = json.loads((config / "unet" / "config.json").read_text())
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(unet_config)
@@ -274,7 +241,7 @@ def test_shipped_sd15_config_is_sd15_sized_and_complete(tmp_path: Path) -> None:
     assert tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
     scheduler = json.loads((config / "scheduler" / "scheduler_config.json").read_text())
     assert scheduler["_class_name"] == "PNDMScheduler"
-    assert models.sd15_config(tmp_path) == config  # materialised once, then reused
+    assert model_sources.sd15_config(tmp_path) == config  # materialised once, then reused
 
 
 def test_single_file_without_embedded_config_is_checked_against_sd15(
@@ -416,7 +383,7 @@ def test_hub_id_offline_fails_fast_with_alternatives(
     def no_network(*args: object, **kwargs: object) -> bool:
         raise AssertionError("the network must not be probed when HF_HUB_OFFLINE is set")
 
-    monkeypatch.setattr(models, "hub_reachable", no_network)
+    monkeypatch.setattr(model_sources, "hub_reachable", no_network)
     with pytest.raises(ModelError, match="offline") as err:
         load_model("riffusion/riffusion-model-v1-test-absent", device="cpu", cache_dir=tmp_path)
     assert "tiny" in str(err.value)
@@ -468,8 +435,8 @@ def test_an_interrupted_hub_download_is_resumed_not_reported_forever(
         return snapshot, commit
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "hub_reachable", lambda: True)
-    monkeypatch.setattr(models, "_download", download)
+    monkeypatch.setattr(model_sources, "hub_reachable", lambda: True)
+    monkeypatch.setattr(model_sources, "_download", download)
     loaded = load_model("someone/riffy", device="cpu", cache_dir=tmp_path, progress=False)
     assert downloads == ["someone/riffy"]
     assert loaded.revision == commit
@@ -478,7 +445,7 @@ def test_an_interrupted_hub_download_is_resumed_not_reported_forever(
 def test_too_big_for_memory_is_refused_before_loading(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(models, "available_memory", lambda device: 1024)
+    monkeypatch.setattr(model_sources, "available_memory", lambda device: 1024)
     with pytest.raises(ModelError, match=r"needs about .* GiB on cpu"):
         load_model(str(tiny_model_dir), device="cpu", progress=False)
 
@@ -495,27 +462,27 @@ def test_training_checkpoint_is_sized_by_what_loads_not_by_its_file(
         state["model_ema." + key.replace(".", "")] = state[key].clone()
     full = tmp_path / "full.ckpt"
     torch.save(payload, full)
-    needed = models.pipeline_bytes(checkpoints.inspect_checkpoint(full), torch.float32)
-    assert needed == models.pipeline_bytes(checkpoints.inspect_checkpoint(slim), torch.float32)
+    needed = pipeline_bytes(checkpoints.inspect_checkpoint(full), torch.float32)
+    assert needed == pipeline_bytes(checkpoints.inspect_checkpoint(slim), torch.float32)
     assert full.stat().st_size > 1.5 * needed
-    monkeypatch.setattr(models, "available_memory", lambda device: int(1.2 * needed))
+    monkeypatch.setattr(model_sources, "available_memory", lambda device: int(1.2 * needed))
     loaded = load_model(str(full), device="cpu", cache_dir=tmp_path / "cache", progress=False)
     assert loaded.is_tiny
-    monkeypatch.setattr(models, "available_memory", lambda device: needed // 2)
+    monkeypatch.setattr(model_sources, "available_memory", lambda device: needed // 2)
     with pytest.raises(ModelError, match="needs about"):
         load_model(str(full), device="cpu", cache_dir=tmp_path / "cache", progress=False)
 
 
 def test_check_fits_and_estimate(tiny_model_dir: Path) -> None:
     cpu = torch.device("cpu")
-    models.check_fits(10, None, cpu)
-    models.check_fits(10, 10, cpu)
+    check_fits(10, None, cpu)
+    check_fits(10, 10, cpu)
     with pytest.raises(ModelError, match="float16"):
-        models.check_fits(11 * 1024**3, 10 * 1024**3, cpu)
+        check_fits(11 * 1024**3, 10 * 1024**3, cpu)
     files = [tiny_model_dir / rel for rel in FOLDER_WEIGHTS.values()]
-    fp32 = models.estimate_bytes(files, torch.float32)
+    fp32 = estimate_bytes(files, torch.float32)
     assert fp32 == sum(f.stat().st_size for f in files)
-    assert models.estimate_bytes(files, torch.float16) == sum(f.stat().st_size // 2 for f in files)
+    assert estimate_bytes(files, torch.float16) == sum(f.stat().st_size // 2 for f in files)
 
 
 def test_out_of_memory_while_placing(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -580,13 +547,3 @@ def test_riffusion_v1_style_folder_with_pickled_bins(
     single = write_single_file(folder, tmp_path / "riffusion-like.safetensors")
     converted = load_model(str(single), device="cpu", cache_dir=tmp_path / "cache", progress=False)
     _assert_same_weights(converted.pipe, tiny_model_session.pipe)
-
-
-def test_default_max_batch_is_chosen_per_device_and_memory() -> None:
-    from generation.models import default_max_batch
-
-    gib = 1024**3
-    assert default_max_batch(torch.device("cpu")) == 1
-    assert default_max_batch(torch.device("cuda"), total_memory=80 * gib) == 4
-    assert default_max_batch(torch.device("cuda"), total_memory=6 * gib) == 3
-    assert default_max_batch(torch.device("cuda"), total_memory=3 * gib) == 1

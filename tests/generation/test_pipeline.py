@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,17 +21,12 @@ from PIL import Image
 
 from generation.audio import seam_ratio, write_wav
 from generation.circular import circular_time_padding
+from generation.latents import slerp
 from generation.models import LoadedModel
 from generation.outputs import write_outputs
 from generation.params import SpectrogramParams
-from generation.pipeline import (
-    PipelineCache,
-    batch_key,
-    generate,
-    generate_batch,
-    run_batch,
-    slerp,
-)
+from generation.pipeline import batch_key, generate, generate_batch, run_batch
+from generation.pipeline_cache import PipelineCache
 from generation.prompts import encode_weighted, parse_weighted_prompt, tokenize_weighted
 from generation.results import GenerationResult
 from generation.schedule import unet_passes
@@ -220,7 +215,7 @@ def test_requests_with_other_shapes_do_not_share_a_batch() -> None:
     assert batch_key(base) != batch_key(replace(base, scheduler="ddim"))
     assert batch_key(base) != batch_key(replace(base, steps=20))
     with pytest.raises(ValueError, match="batch_key"):
-        generate_batch(object(), [base, replace(base, width=512)])
+        generate_batch(cast("LoadedModel", object()), [base, replace(base, width=512)])
 
 
 def test_negative_prompt_changes_the_result(

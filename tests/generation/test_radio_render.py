@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from generation.models import LoadedModel
-from generation.pipeline import PipelineCache, generate
+from generation.pipeline import generate
+from generation.pipeline_cache import PipelineCache
 from generation.radio import RadioStation, render_radio
 from generation.radio_plan import DEFAULT_PROMPT, RadioSettings, initial_state, queue_prompt
 from generation.radio_sim import SyntheticClip, SyntheticGenerator, VirtualTimeLoop, synth_clip
