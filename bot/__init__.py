@@ -11,7 +11,8 @@ production). It never imports torch or holds audio arrays.
 - ``actions``: the shared road from an interaction to a running job (validate, admit, defer).
 - ``flow``: admission limits, the one live status message, delivery, cancel, restart recovery.
 - ``surfaces``: where that message lives (interaction response, or the channel as fallback).
-- ``views``: persistent ``riff:<action>:<job_id>`` buttons, the blend select, the remix modal.
+- ``buttons``: persistent ``riff:<action>:<job_id>`` buttons, the blend select, the remix modal,
+  and what a click on each does.
 - ``reactions``: remix by emoji on result posts found by message id.
 - ``requests``: pure validation and request building; ``messages``: every text the bot posts;
   ``replies``: the one private answer.

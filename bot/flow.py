@@ -31,7 +31,6 @@ from bot.surfaces import (
     Surface,
     Upload,
 )
-from bot.views import result_view, status_view
 from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import (
     ClipFiles,
@@ -49,6 +48,20 @@ log = logging.getLogger(__name__)
 
 Shrinker = Callable[[Path, int, float], Awaitable[Path | None]]
 """``(mp3, limit_bytes, duration_s)``: re-encode to fit (a lower bitrate); ``None`` if it cannot."""
+ViewBuilder = Callable[[str], discord.ui.View]
+"""job id -> the buttons under one of that job's posts."""
+
+
+@dataclass(frozen=True)
+class JobViews:
+    """The buttons under a job's status and result posts (``bot.buttons.JOB_VIEWS``).
+
+    Handed in like ``shrink``: the dispatcher draws the buttons but never learns what a click
+    does, so the handlers that launch jobs through it can import it without a circle.
+    """
+
+    status: ViewBuilder
+    result: ViewBuilder
 
 
 def owner_for(user_id: int) -> str:
@@ -159,12 +172,14 @@ class Dispatcher:
         store: JobStore,
         config: BotConfig,
         *,
+        views: JobViews,
         shrink: Shrinker | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runner = runner
         self.store = store
         self.config = config
+        self.views = views
         self.shrink = shrink
         self.clock = clock
         self.flows: dict[str, Flow] = {}
@@ -363,7 +378,7 @@ class Dispatcher:
         flow.editor.push(
             messages.status_text(flow.job, shown, flow.job.user_id),
             [],
-            status_view(flow.job.id),
+            self.views.status(flow.job.id),
             force=force,
         )
 
@@ -378,7 +393,7 @@ class Dispatcher:
             flow.editor.push(
                 messages.status_text(flow.job, progress, flow.job.user_id),
                 [],
-                status_view(flow.job.id),
+                self.views.status(flow.job.id),
                 force=changed,
             )
             return
@@ -393,7 +408,7 @@ class Dispatcher:
         flow.editor.push(
             messages.status_text(flow.job, progress, flow.job.user_id),
             uploads,
-            status_view(flow.job.id),
+            self.views.status(flow.job.id),
             force=state_changed,
         )
 
@@ -480,7 +495,7 @@ class Dispatcher:
                     note = f"{shrunk} {note.removeprefix('ℹ️ ')}".strip()
         picture = next((u.filename for u in uploads if u.filename.endswith(".png")), None)
         embed = result_embed(job, model_name=self.config.model_name, picture=picture)
-        view = result_view(job.id)
+        view = self.views.result(job.id)
         view.add_item(RawButton(job.id))
         message = await self._show_final(
             Flow(job=job, surface=surface, editor=StatusEditor(surface, self.spawn, interval_s=0)),

@@ -65,6 +65,18 @@ def clean_prompt(
     return cleaned
 
 
+def parse_strength(text: str | None, default: float) -> float:
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise InvalidRequest(f"{text[:10]!r} is not a number; use something like 0.5.") from None
+    if not 0.05 <= value <= 1.0:
+        raise InvalidRequest("Strength must be between 0.05 and 1.")
+    return value
+
+
 def parse_job_ref(text: str) -> str | None:
     """``#12``, ``12`` or `` # 12 `` name job 12; anything else is not a job reference."""
     match = _JOB_REF.match(text or "")

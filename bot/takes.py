@@ -7,7 +7,7 @@ one take, while the post shows the set: each take's MP3, one combined picture la
 1..N, a row of buttons per take and a Reroll for the whole set.
 
 The per-take buttons are the ordinary ``riff:<action>:<take id>`` buttons (their handlers are
-``bot.actions.on_button``); only the set's own buttons (Reroll, Cancel) live here.
+``bot.buttons.on_button``); only the set's own buttons (Reroll, Cancel) live here.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import discord
 
 from bot import fit, messages
 from bot.actions import ADMIT_BUDGET_S, acknowledge, guild_config, may_manage
+from bot.buttons import BUTTONS, RiffButton
 from bot.config import BotConfig
 from bot.flow import StatusEditor, owner_for
 from bot.messages import NO_MENTIONS
@@ -35,7 +36,6 @@ from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services, services_of
 from bot.store import GuildConfig, JobRecord, Preferences, Status
 from bot.surfaces import InteractionSurface, Surface, Upload
-from bot.views import BUTTONS, RiffButton
 from generation.types import (
     MAX_SEED,
     ClipFiles,

@@ -5,7 +5,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import _cancel
+from bot.buttons import _cancel
 from bot.commands.common import recent_job_choices
 from bot.replies import reply
 from bot.scope import Scope, find_job, recent_in_scope, unknown_job
