@@ -183,7 +183,7 @@ async def on_button(interaction: discord.Interaction[Any], action: str, job_id: 
     if job is None:
         return
     if action == "cancel":
-        await _cancel(interaction, services, job)
+        await cancel_job(interaction, services, job)
     elif action == "info":
         await reply(interaction, messages.info_text(job))
     elif action == "delete":
@@ -210,9 +210,10 @@ async def on_button(interaction: discord.Interaction[Any], action: str, job_id: 
         )
 
 
-async def _cancel(
+async def cancel_job(
     interaction: discord.Interaction[Any], services: Services, job: JobRecord
 ) -> None:
+    """The Cancel button and ``/cancel``: only its asker or a moderator, only while active."""
     if not may_manage(interaction, job):
         await reply(interaction, "⚠️ Only the person who asked (or a moderator) may cancel this.")
         return
