@@ -9,7 +9,7 @@ production). It never imports torch or holds audio arrays.
 - ``services``: what every handler needs (runner, store, config, dispatcher), bundled.
 - ``commands/``: one module per slash command, each ``register(tree, services)``.
 - ``actions``: the shared road from an interaction to a running job (validate, admit, defer).
-- ``flow``: admission limits, the one live status message, delivery, cancel, restart recovery.
+- ``dispatcher``: admission limits, the one live status message, delivery, cancel, restart recovery.
 - ``surfaces``: where that message lives (interaction response, or the channel as fallback).
 - ``buttons``: persistent ``riff:<action>:<job_id>`` buttons, the blend select, the remix modal,
   and what a click on each does.

@@ -21,7 +21,7 @@ from bot import reactions
 from bot.buttons import JOB_VIEWS, BlendSelect, RiffButton
 from bot.commands import register_all
 from bot.config import BotConfig
-from bot.flow import Dispatcher, Shrinker
+from bot.dispatcher import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
 from bot.posts import RawButton
 from bot.replies import reply

@@ -16,7 +16,7 @@ import discord
 
 from bot import fit, messages
 from bot.actions import launch, may_manage
-from bot.flow import JobViews
+from bot.dispatcher import JobViews
 from bot.messages import NO_MENTIONS
 from bot.replies import guarded, reply
 from bot.requests import BLEND, REMIX, derive, parse_strength
@@ -132,7 +132,7 @@ def blend_view(job_id: str, options: list[discord.SelectOption]) -> discord.ui.V
 
 
 JOB_VIEWS = JobViews(status=status_view, result=result_view)
-"""What ``bot.flow.Dispatcher`` draws under a single job's posts."""
+"""What ``bot.dispatcher.Dispatcher`` draws under a single job's posts."""
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):

@@ -35,7 +35,7 @@ from bot.actions import (
 )
 from bot.buttons import BUTTONS, RiffButton
 from bot.config import BotConfig
-from bot.flow import StatusEditor, owner_for
+from bot.dispatcher import StatusEditor, owner_for
 from bot.posts import RawButton, set_embed
 from bot.replies import guarded, reply
 from bot.requests import REROLL, derive

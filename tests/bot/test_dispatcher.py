@@ -12,7 +12,7 @@ import pytest
 
 from bot.buttons import JOB_VIEWS
 from bot.config import BotConfig
-from bot.flow import Dispatcher, StatusEditor, choose_uploads, limits_for
+from bot.dispatcher import Dispatcher, StatusEditor, choose_uploads, limits_for
 from bot.store import GuildConfig, JobRecord
 from bot.surfaces import Upload
 from generation.scheduling import OwnerLimit, QueueFull
