@@ -1,8 +1,9 @@
-"""The one road from an interaction to a running job, shared by commands, buttons and modals.
+"""The one road from a request to a running job, shared by commands, buttons, modals,
+sets of takes and reactions.
 
 Order matters and is the same everywhere: build and validate the request, admit it (the job
-row is written here), and only then acknowledge publicly. A refusal therefore costs nothing
-and is shown only to the person who asked.
+rows are written here), and only then acknowledge publicly. A refusal therefore costs nothing
+and, where Discord allows it, is shown only to the person who asked.
 """
 
 from __future__ import annotations
@@ -10,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import discord
 
 from bot import fit, messages
 from bot.messages import NO_MENTIONS
 from bot.replies import reply
-from bot.requests import BLEND, REMIX, derive
-from bot.scope import Scope, find_job, recent_in_scope, unknown_job
 from bot.services import Services, services_of
-from bot.store import GuildConfig, JobRecord, Status
-from bot.surfaces import InteractionSurface
-from bot.views import RemixModal, blend_view, custom_id
-from generation.types import GenerationError, GenerationRequest, InvalidRequest
+from bot.store import GuildConfig, JobRecord
+from bot.surfaces import InteractionSurface, Surface
+from generation.types import GenerationError, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,8 @@ ADMIT_BUDGET_S = 2.0
 """Longest the checks may take before we acknowledge anyway (Discord allows 3 s)."""
 
 Build = Callable[[GuildConfig], GenerationRequest]
+BeforeRun = Callable[[JobRecord], Awaitable[None]]
+"""Work between admission and running (saving an upload); a refusal here fails the rows."""
 
 
 async def guild_config(services: Services, guild_id: int | None) -> GuildConfig:
@@ -55,65 +56,121 @@ def may_manage(interaction: discord.Interaction[Any], job: JobRecord) -> bool:
     return job.user_id == interaction.user.id or interaction.permissions.manage_messages
 
 
-async def launch(
-    interaction: discord.Interaction[Any],
-    build: Build,
-    *,
-    parent: JobRecord | None = None,
-    partner: JobRecord | None = None,
-    action: str | None = None,
-    trigger: str | None = None,
-    before_run: Callable[[JobRecord], Awaitable[None]] | None = None,
-    names: Mapping[str, str] | None = None,
-    private: bool = False,
-) -> JobRecord | None:
-    """``names``: upload path -> the sender's file name, for failures to name it.
-    ``private``: the result is shown only to the person who asked (``/preferences``)."""
-    services = services_of(interaction.client)
+@dataclass(frozen=True)
+class Asker:
+    """Who asked, and where: the owner and place of every row the road writes."""
 
-    async def admit() -> JobRecord:
-        config = await guild_config(services, interaction.guild_id)
-        return await services.dispatcher.admit(
-            build(config),
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            guild_config=config,
-            parent_id=parent.id if parent is not None else None,
-            partner_id=partner.id if partner is not None else None,
-            action=action,
-        )
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
 
-    # Refusals are private only if we answer before deferring; but Discord gives 3 s, so a
-    # slow database must not cost the acknowledgement: past the budget, defer first.
-    admission = asyncio.ensure_future(admit())
-    done, _ = await asyncio.wait({admission}, timeout=ADMIT_BUDGET_S)
-    if not done:
-        await acknowledge(interaction, private=private)
-    try:
-        job = await admission
-    except GenerationError as error:
-        if interaction.response.is_done():
-            await interaction.edit_original_response(
+    @classmethod
+    def of(cls, interaction: discord.Interaction[Any]) -> Asker:
+        return cls(interaction.user.id, interaction.guild_id, interaction.channel_id)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """The click or reaction that started a job, recorded with it (``store.record_trigger``)."""
+
+    source: str
+    key: str
+    message_id: int
+    source_job_id: str | None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What one admission wrote, and how to run it."""
+
+    job: JobRecord
+    """The row that speaks for the work: the job, or the set of takes."""
+    rows: tuple[JobRecord, ...]
+    """Every row written; they fail together if the work never starts."""
+    run: Callable[[Surface], Awaitable[JobRecord]]
+
+
+Admit = Callable[[GuildConfig], Awaitable[Admitted]]
+"""Build, validate and write the rows under the server's settings; raises ``GenerationError``."""
+
+
+class Answer(Protocol):
+    """How the road talks back: an interaction is deferred and refused privately; a reaction
+    has only its channel."""
+
+    @property
+    def surface(self) -> Surface: ...
+
+    async def acknowledge(self) -> None:
+        """Tell Discord we are on it (at most once; later calls do nothing)."""
+        ...
+
+    async def refuse(self, error: GenerationError) -> None: ...
+
+
+class InteractionAnswer:
+    """``private``: the result is shown only to the person who asked (``/preferences``)."""
+
+    def __init__(self, interaction: discord.Interaction[Any], *, private: bool = False) -> None:
+        self.interaction = interaction
+        self.private = private
+        self.surface = InteractionSurface(interaction)
+
+    async def acknowledge(self) -> None:
+        if not self.interaction.response.is_done():
+            await acknowledge(self.interaction, private=self.private)
+
+    async def refuse(self, error: GenerationError) -> None:
+        if self.interaction.response.is_done():
+            await self.interaction.edit_original_response(
                 content=fit.clip(f"⚠️ {error}", fit.CONTENT), allowed_mentions=NO_MENTIONS
             )
         else:
-            await reply(interaction, f"⚠️ {error}")
+            await reply(self.interaction, f"⚠️ {error}")
+
+
+async def admit_and_run(
+    services: Services,
+    asker: Asker,
+    answer: Answer,
+    admit: Admit,
+    *,
+    trigger: Trigger | None = None,
+    before_run: BeforeRun | None = None,
+    names: Mapping[str, str] | None = None,
+) -> JobRecord | None:
+    """Admit, acknowledge, record the trigger, prepare and run; ``None`` when refused.
+
+    ``names``: upload path -> the sender's file name, for failures to name it.
+    """
+
+    async def admission_under_config() -> Admitted:
+        return await admit(await guild_config(services, asker.guild_id))
+
+    # Refusals are private only if we answer before deferring; but Discord gives 3 s, so a
+    # slow database must not cost the acknowledgement: past the budget, defer first.
+    admission = asyncio.ensure_future(admission_under_config())
+    done, _ = await asyncio.wait({admission}, timeout=ADMIT_BUDGET_S)
+    if not done:
+        await answer.acknowledge()
+    try:
+        admitted = await admission
+    except GenerationError as error:
+        await answer.refuse(error)
         return None
-    if not interaction.response.is_done():
-        await acknowledge(interaction, private=private)
-    if trigger is not None and interaction.message is not None:
+    await answer.acknowledge()
+    job = admitted.job
+    if trigger is not None:
         await services.store.record_trigger(
-            source="modal" if trigger.startswith("riffmodal") else "button",
-            key=trigger,
-            message_id=interaction.message.id,
-            channel_id=interaction.channel_id,
-            guild_id=interaction.guild_id,
-            user_id=interaction.user.id,
-            source_job_id=parent.id if parent is not None else None,
+            source=trigger.source,
+            key=trigger.key,
+            message_id=trigger.message_id,
+            channel_id=asker.channel_id,
+            guild_id=asker.guild_id,
+            user_id=asker.user_id,
+            source_job_id=trigger.source_job_id,
             job_id=job.id,
         )
-    surface = InteractionSurface(interaction)
     if before_run is not None:
         try:
             await before_run(job)
@@ -125,173 +182,81 @@ async def launch(
             )
             log.info("job %s refused before running: %s", job.id, error)
             services.dispatcher.forget_upload(job)
-            await services.store.mark_failed(job.id, text)
-            await surface.show(messages.failed_text(job, text))
+            for row in admitted.rows:
+                await services.store.mark_failed(row.id, text)
+            await answer.surface.show(messages.failed_text(job, text))
             return None
-    return await services.dispatcher.run(job, surface, names=names)
+    return await admitted.run(answer.surface)
 
 
-async def _job_or_refuse(
-    interaction: discord.Interaction[Any], services: Services, job_id: str
-) -> JobRecord | None:
-    """A button, select or modal names a job by the id in its custom id, which a raw payload
-    can forge: it resolves only within the caller's server, like a typed id."""
-    job = await find_job(services.store, job_id, Scope.of(interaction))
-    if job is None:
-        await reply(interaction, unknown_job(job_id))
-    return job
+def one_job(
+    services: Services,
+    asker: Asker,
+    build: Build,
+    *,
+    parent: JobRecord | None = None,
+    partner: JobRecord | None = None,
+    action: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Admit:
+    """Admission of a single job, run by the dispatcher."""
 
-
-async def on_button(interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
-    services = services_of(interaction.client)
-    job = await _job_or_refuse(interaction, services, job_id)
-    if job is None:
-        return
-    if action == "cancel":
-        await _cancel(interaction, services, job)
-    elif action == "info":
-        await reply(interaction, messages.info_text(job))
-    elif action == "delete":
-        await _delete(interaction, services, job)
-    elif action == "remix":
-        modal = RemixModal(
-            job.id,
-            job.request.start.prompt,
-            services.config.default_strength,
-            services.config.max_prompt_chars,
-        )
-        await interaction.response.send_modal(modal)
-    elif action == "blendpick":
-        await _offer_blend(interaction, services, job)
-    else:
-        await launch(
-            interaction,
-            lambda cfg: derive(
-                services.config, job, action, rng=services.rng, blocked_words=cfg.blocked_words
-            ),
-            parent=job,
+    async def admit(config: GuildConfig) -> Admitted:
+        job = await services.dispatcher.admit(
+            build(config),
+            user_id=asker.user_id,
+            guild_id=asker.guild_id,
+            channel_id=asker.channel_id,
+            guild_config=config,
+            parent_id=parent.id if parent is not None else None,
+            partner_id=partner.id if partner is not None else None,
             action=action,
-            trigger=custom_id(action, job.id),
         )
 
+        async def run(surface: Surface) -> JobRecord:
+            return await services.dispatcher.run(job, surface, names=names)
 
-async def _cancel(
-    interaction: discord.Interaction[Any], services: Services, job: JobRecord
-) -> None:
-    if not may_manage(interaction, job):
-        await reply(interaction, "⚠️ Only the person who asked (or a moderator) may cancel this.")
-        return
-    if not job.status.active:
-        await reply(interaction, f"Job {job.display_id} already {job.status.value}.")
-        return
-    cancelled = await services.dispatcher.cancel(job.id)
-    text = (
-        f"🛑 Cancelling job {job.display_id}."
-        if cancelled
-        else (f"Job {job.display_id} could not be cancelled (it may have just finished).")
-    )
-    await reply(interaction, text)
+        return Admitted(job, (job,), run)
+
+    return admit
 
 
-async def _delete(
-    interaction: discord.Interaction[Any], services: Services, job: JobRecord
-) -> None:
-    if not may_manage(interaction, job):
-        await reply(interaction, "⚠️ Only the person who asked (or a moderator) may delete this.")
-        return
-    await reply(interaction, f"🗑️ Deleted the post of job {job.display_id}.")
-    if interaction.message is not None:
-        await services.store.forget_post(interaction.message.id)
-        try:
-            await interaction.message.delete()
-        except discord.HTTPException as error:
-            log.warning("could not delete post of job %s: %s", job.id, error)
-
-
-async def _offer_blend(
-    interaction: discord.Interaction[Any], services: Services, job: JobRecord
-) -> None:
-    recent = [
-        other
-        for other in await recent_in_scope(
-            services.store, interaction.user.id, Scope.of(interaction), limit=25
-        )
-        if other.id != job.id and other.status is Status.DONE
-    ]
-    if not recent:
-        await reply(interaction, "You have no other finished jobs to blend with yet.")
-        return
-    options = [
-        discord.SelectOption(
-            label=fit.clip(f"#{other.id} {other.request.start.prompt}", fit.SELECT_OPTION_LABEL),
-            value=other.id,
-            description=fit.clip(f"seed {other.request.start.seed}", fit.SELECT_OPTION_DESCRIPTION),
-        )
-        for other in recent[:25]
-    ]
-    await interaction.response.send_message(
-        f"Blend job {job.display_id} with:",
-        view=blend_view(job.id, options),
-        ephemeral=True,
-        allowed_mentions=NO_MENTIONS,
-    )
-
-
-async def on_blend_pick(
-    interaction: discord.Interaction[Any], job_id: str, partner_id: str
-) -> None:
+async def launch(
+    interaction: discord.Interaction[Any],
+    build: Build,
+    *,
+    parent: JobRecord | None = None,
+    partner: JobRecord | None = None,
+    action: str | None = None,
+    trigger: str | None = None,
+    before_run: BeforeRun | None = None,
+    names: Mapping[str, str] | None = None,
+    private: bool = False,
+) -> JobRecord | None:
+    """A single job asked for by an interaction. ``trigger``: the custom id that was used;
+    ``names`` as for ``admit_and_run``; ``private`` as for ``InteractionAnswer``."""
     services = services_of(interaction.client)
-    job = await _job_or_refuse(interaction, services, job_id)
-    partner = await _job_or_refuse(interaction, services, partner_id) if job else None
-    if job is None or partner is None:
-        return
-    await launch(
-        interaction,
-        lambda cfg: derive(
-            services.config,
-            job,
-            BLEND,
-            rng=services.rng,
-            partner=partner,
-            blocked_words=cfg.blocked_words,
-        ),
-        parent=job,
-        partner=partner,
-        action=BLEND,
-        trigger=f"riffsel:blend:{job.id}",
+    asker = Asker.of(interaction)
+    return await admit_and_run(
+        services,
+        asker,
+        InteractionAnswer(interaction, private=private),
+        one_job(services, asker, build, parent=parent, partner=partner, action=action, names=names),
+        trigger=interaction_trigger(interaction, trigger, parent),
+        before_run=before_run,
+        names=names,
     )
 
 
-def parse_strength(text: str | None, default: float) -> float:
-    if text is None or not text.strip():
-        return default
-    try:
-        value = float(text.strip().replace(",", "."))
-    except ValueError:
-        raise InvalidRequest(f"{text[:10]!r} is not a number; use something like 0.5.") from None
-    if not 0.05 <= value <= 1.0:
-        raise InvalidRequest("Strength must be between 0.05 and 1.")
-    return value
-
-
-async def on_remix_submit(
-    interaction: discord.Interaction[Any], job_id: str, prompt: str, strength_text: str | None
-) -> None:
-    services = services_of(interaction.client)
-    job = await _job_or_refuse(interaction, services, job_id)
-    if job is None:
-        return
-
-    def build(cfg: GuildConfig) -> GenerationRequest:
-        strength = parse_strength(strength_text, services.config.default_strength)
-        return derive(
-            services.config,
-            job,
-            REMIX,
-            rng=services.rng,
-            prompt=prompt,
-            strength=strength,
-            blocked_words=cfg.blocked_words,
-        )
-
-    await launch(interaction, build, parent=job, action=REMIX, trigger=f"riffmodal:remix:{job.id}")
+def interaction_trigger(
+    interaction: discord.Interaction[Any], custom_id: str | None, parent: JobRecord | None
+) -> Trigger | None:
+    """A button's or modal's custom id, on the message it was used on."""
+    if custom_id is None or interaction.message is None:
+        return None
+    return Trigger(
+        source="modal" if custom_id.startswith("riffmodal") else "button",
+        key=custom_id,
+        message_id=interaction.message.id,
+        source_job_id=parent.id if parent is not None else None,
+    )

@@ -18,16 +18,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import reactions
+from bot.buttons import JOB_VIEWS, BlendSelect, RiffButton
 from bot.commands import register_all
 from bot.config import BotConfig
-from bot.flow import Dispatcher, Shrinker
+from bot.dispatcher import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
 from bot.posts import RawButton
 from bot.replies import reply
 from bot.services import CombinePictures, DurationProbe, Services, WebLinkMaker
 from bot.store import JobStore, Recovered
 from bot.takes import SetButton
-from bot.views import BlendSelect, RiffButton
 from generation.types import JobRunner
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ class RiffBot(commands.Bot):
             runner=deps.runner,
             store=deps.store,
             config=deps.config,
-            dispatcher=Dispatcher(deps.runner, deps.store, deps.config, shrink=deps.shrink),
+            dispatcher=Dispatcher(
+                deps.runner, deps.store, deps.config, views=JOB_VIEWS, shrink=deps.shrink
+            ),
             rng=deps.rng,
             seed_images=deps.seed_images,
             probe=deps.probe,

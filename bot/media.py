@@ -79,7 +79,7 @@ def bitrate_for(limit_bytes: int, duration_s: float) -> int | None:
 
 
 class FfmpegShrinker:
-    """``Shrinker`` for ``bot.flow.Dispatcher``: writes ``<name>.<kbps>k.mp3`` next to the file."""
+    """``Shrinker`` for ``bot.dispatcher.Dispatcher``: writes ``<name>.<kbps>k.mp3`` beside it."""
 
     def __init__(self, ffmpeg: str | None = None, *, timeout_s: float = 60.0) -> None:
         self.ffmpeg = ffmpeg

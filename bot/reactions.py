@@ -17,13 +17,13 @@ import discord
 from discord.ext import commands
 
 from bot import messages
-from bot.actions import guild_config
+from bot.actions import Asker, Trigger, admit_and_run, one_job
 from bot.requests import BLEND, derive
 from bot.scope import Scope, recent_in_scope
 from bot.services import Services
-from bot.store import JobRecord, Status
+from bot.store import GuildConfig, JobRecord, Status
 from bot.surfaces import ChannelSurface
-from generation.types import GenerationError
+from generation.types import GenerationError, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ReactionRemixer:
             self._refused.popitem(last=False)
         return True
 
-    async def _refuse(self, surface: ChannelSurface, user_id: int, reason: str) -> None:
+    async def refuse(self, surface: ChannelSurface, user_id: int, reason: str) -> None:
         """``reason`` is shown as it is: escape user text before passing it."""
         if self._should_tell(user_id, reason):
             await surface.show(f"⚠️ <@{user_id}>: {reason}")
@@ -108,34 +108,29 @@ class ReactionRemixer:
         self, payload: discord.RawReactionActionEvent, parent: JobRecord, action: str
     ) -> JobRecord | None:
         services = self.services
-        channel = self.client.get_channel(payload.channel_id)
-        if channel is None:
-            channel = await self.client.fetch_channel(payload.channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            return None
         reference = discord.MessageReference(
             message_id=payload.message_id,
             channel_id=payload.channel_id,
             guild_id=payload.guild_id,
             fail_if_not_exists=False,
         )
-        guild = getattr(channel, "guild", None)
-        surface = ChannelSurface(
-            channel,
-            reply_to=reference,
-            filesize_limit=guild.filesize_limit if guild is not None else 10 * 2**20,
+        surface = await ChannelSurface.for_channel(
+            self.client, payload.channel_id, reply_to=reference
         )
-        config = await guild_config(services, payload.guild_id)
+        if surface is None:
+            return None
+        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id)
         partner = (
             await self._partner(Scope(payload.guild_id, payload.user_id), parent)
             if action == BLEND
             else None
         )
         if action == BLEND and partner is None:
-            await self._refuse(surface, payload.user_id, NO_PARTNER)
+            await self.refuse(surface, payload.user_id, NO_PARTNER)
             return None
-        try:
-            request = derive(
+
+        def build(config: GuildConfig) -> GenerationRequest:
+            return derive(
                 services.config,
                 parent,
                 action,
@@ -143,31 +138,30 @@ class ReactionRemixer:
                 partner=partner,
                 blocked_words=config.blocked_words,
             )
-            job = await services.dispatcher.admit(
-                request,
-                user_id=payload.user_id,
-                guild_id=payload.guild_id,
-                channel_id=payload.channel_id,
-                guild_config=config,
-                parent_id=parent.id,
-                partner_id=partner.id if partner is not None else None,
-                action=action,
-            )
-        except GenerationError as error:
-            # No ephemeral replies exist for reactions: answer briefly, without pinging.
-            await self._refuse(surface, payload.user_id, messages.safe(str(error), 300))
-            return None
-        await services.store.record_trigger(
-            source="reaction",
-            key=str(payload.emoji),
-            message_id=payload.message_id,
-            channel_id=payload.channel_id,
-            guild_id=payload.guild_id,
-            user_id=payload.user_id,
-            source_job_id=parent.id,
-            job_id=job.id,
+
+        return await admit_and_run(
+            services,
+            asker,
+            _ReactionAnswer(self, surface, payload.user_id),
+            one_job(services, asker, build, parent=parent, partner=partner, action=action),
+            trigger=Trigger("reaction", str(payload.emoji), payload.message_id, parent.id),
         )
-        return await services.dispatcher.run(job, surface)
+
+
+class _ReactionAnswer:
+    """No interaction to defer and no private replies: refusals go to the channel, briefly
+    and without pinging, at most once per person and reason (``ReactionRemixer.refuse``)."""
+
+    def __init__(self, remixer: ReactionRemixer, surface: ChannelSurface, user_id: int) -> None:
+        self.remixer = remixer
+        self.surface = surface
+        self.user_id = user_id
+
+    async def acknowledge(self) -> None:
+        return None
+
+    async def refuse(self, error: GenerationError) -> None:
+        await self.remixer.refuse(self.surface, self.user_id, messages.safe(str(error), 300))
 
 
 def install(bot: commands.Bot, services: Services) -> ReactionRemixer:

@@ -42,10 +42,12 @@ def new_seed(rng: random.Random) -> int:
     return rng.randrange(MAX_SEED + 1)
 
 
-def clean_prompt(
+def checked_prompt(
     text: str, *, blocked_words: Iterable[str], max_chars: int, what: str = "prompt"
 ) -> str:
     """Tidy (``generation.validate.clean_text``) and refuse empty, over-long or blocked prompts.
+
+    Named ``checked_`` rather than ``clean_``: ``clean_text`` only tidies, this may refuse.
 
     Blocked words match whole words, case-insensitively, so blocking "ass" does not refuse
     "bass"; a blocked phrase may contain spaces.
@@ -63,6 +65,18 @@ def clean_prompt(
         if word and re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered):
             raise InvalidRequest(f"The {what} contains a word this server has blocked.")
     return cleaned
+
+
+def parse_strength(text: str | None, default: float) -> float:
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise InvalidRequest(f"{text[:10]!r} is not a number; use something like 0.5.") from None
+    if not 0.05 <= value <= 1.0:
+        raise InvalidRequest("Strength must be between 0.05 and 1.")
+    return value
 
 
 def parse_job_ref(text: str) -> str | None:
@@ -127,13 +141,13 @@ def riff_request(
         raise InvalidRequest(f"Steps must be between 1 and {config.max_steps}, got {steps}.")
     limits = {"blocked_words": blocked_words, "max_chars": config.max_prompt_chars}
     start = Endpoint(
-        prompt=clean_prompt(prompt, **limits),  # type: ignore[arg-type]
+        prompt=checked_prompt(prompt, **limits),  # type: ignore[arg-type]
         seed=new_seed(rng) if seed is None else seed,
         strength=config.default_strength if strength is None else strength,
         guidance=config.default_guidance if guidance is None else guidance,
     )
     negative_prompt = (
-        clean_prompt(negative, what="negative prompt", **limits)  # type: ignore[arg-type]
+        checked_prompt(negative, what="negative prompt", **limits)  # type: ignore[arg-type]
         if negative and negative.strip()
         else ""
     )
@@ -183,7 +197,9 @@ def remix_request(
     seed: int | None = None,
 ) -> GenerationRequest:
     start = Endpoint(
-        prompt=clean_prompt(prompt, blocked_words=blocked_words, max_chars=config.max_prompt_chars),
+        prompt=checked_prompt(
+            prompt, blocked_words=blocked_words, max_chars=config.max_prompt_chars
+        ),
         seed=new_seed(rng) if seed is None else seed,
         strength=0.5 if strength is None else strength,
         guidance=config.default_guidance,
@@ -223,7 +239,7 @@ def derive(
     Blocked words are checked again: a guild may have blocked a word after the parent was made.
     """
     base = parent.request
-    clean_prompt(base.start.prompt, blocked_words=blocked_words, max_chars=10**6)
+    checked_prompt(base.start.prompt, blocked_words=blocked_words, max_chars=10**6)
     if action == REROLL:
         end = replace(base.end, seed=new_seed(rng)) if base.end is not None else None
         return replace(base, start=replace(base.start, seed=new_seed(rng)), end=end)
@@ -251,10 +267,10 @@ def derive(
     if action == BLEND:
         if partner is None:
             raise InvalidRequest("Pick another of your jobs to blend with.")
-        clean_prompt(partner.request.start.prompt, blocked_words=blocked_words, max_chars=10**6)
+        checked_prompt(partner.request.start.prompt, blocked_words=blocked_words, max_chars=10**6)
         return blend_request(config, base.start, partner.request.start, steps=base.steps)
     if action == REMIX:
-        new_prompt = clean_prompt(
+        new_prompt = checked_prompt(
             prompt if prompt is not None else base.start.prompt,
             blocked_words=blocked_words,
             max_chars=config.max_prompt_chars,

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import discord
 
 from bot.config import BotConfig
-from bot.flow import Dispatcher
+from bot.dispatcher import Dispatcher
 from bot.store import JobStore
 from generation.types import JobRunner
 

@@ -7,6 +7,7 @@ reaction (or recovered after a restart) has no interaction at all and posts a re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -79,6 +80,36 @@ class ChannelSurface:
         self.reply_to = reply_to
         self.filesize_limit = filesize_limit
         self.message = message
+
+    @classmethod
+    async def for_channel(
+        cls,
+        client: discord.Client,
+        channel_id: int,
+        *,
+        reply_to: discord.MessageReference | None = None,
+        message_id: int | None = None,
+    ) -> ChannelSurface | None:
+        """The channel (fetched when not cached) at its server's upload limit, or ``None``
+        when it is gone or cannot hold messages.
+
+        ``message_id`` names a message of ours to keep editing (a job's status from before a
+        restart becomes its result).
+        """
+        channel: Any = client.get_channel(channel_id)
+        if channel is None:
+            with contextlib.suppress(discord.HTTPException):
+                channel = await client.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        message = (
+            channel.get_partial_message(message_id)
+            if message_id is not None and hasattr(channel, "get_partial_message")
+            else None
+        )
+        guild = getattr(channel, "guild", None)
+        limit = guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+        return cls(channel, reply_to=reply_to, filesize_limit=limit, message=message)
 
     async def show(
         self,
@@ -186,3 +217,20 @@ class InteractionSurface:
         if self.fallback is None:
             self.fallback = self._make_fallback()
         return await self.fallback.show(content, uploads=uploads, view=view, embeds=embeds)
+
+
+async def show_final(
+    surface: Surface,
+    job_id: str,
+    content: str,
+    uploads: Sequence[Upload] = (),
+    view: discord.ui.View | None = None,
+    embeds: Sequence[discord.Embed] = (),
+) -> discord.Message | None:
+    """Show a job's last state, or log why not: by now its outcome is stored, and a post
+    Discord refuses must not undo that."""
+    try:
+        return await surface.show(content, uploads=uploads, view=view, embeds=embeds)
+    except discord.HTTPException as error:
+        log.warning("could not show the final state of job %s: %s", job_id, error)
+        return None

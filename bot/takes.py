@@ -7,7 +7,7 @@ one take, while the post shows the set: each take's MP3, one combined picture la
 1..N, a row of buttons per take and a Reroll for the whole set.
 
 The per-take buttons are the ordinary ``riff:<action>:<take id>`` buttons (their handlers are
-``bot.actions.on_button``); only the set's own buttons (Reroll, Cancel) live here.
+``bot.buttons.on_button``); only the set's own buttons (Reroll, Cancel) live here.
 """
 
 from __future__ import annotations
@@ -16,26 +16,33 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import discord
 
-from bot import fit, messages
-from bot.actions import ADMIT_BUDGET_S, acknowledge, guild_config, may_manage
+from bot import messages
+from bot.actions import (
+    Admit,
+    Admitted,
+    Asker,
+    BeforeRun,
+    InteractionAnswer,
+    admit_and_run,
+    may_manage,
+)
+from bot.buttons import BUTTONS, RiffButton
 from bot.config import BotConfig
-from bot.flow import StatusEditor, owner_for
-from bot.messages import NO_MENTIONS
+from bot.dispatcher import StatusEditor, owner_for
 from bot.posts import RawButton, set_embed
 from bot.replies import guarded, reply
 from bot.requests import REROLL, derive
 from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services, services_of
 from bot.store import GuildConfig, JobRecord, Preferences, Status
-from bot.surfaces import InteractionSurface, Surface, Upload
-from bot.views import BUTTONS, RiffButton
+from bot.surfaces import Surface, Upload, show_final
 from generation.types import (
     MAX_SEED,
     ClipFiles,
@@ -168,65 +175,56 @@ def missing_note(missing: Sequence[tuple[int, str]]) -> str:
 # --- the road -----------------------------------------------------------------------------
 
 
+def a_set_of_takes(
+    services: Services,
+    asker: Asker,
+    build: BuildTakes,
+    *,
+    parent: JobRecord | None = None,
+    action: str | None = None,
+) -> Admit:
+    """Admission of a set: its row and one per take, run as one engine batch."""
+
+    async def admit(config: GuildConfig) -> Admitted:
+        set_job, takes = await services.dispatcher.admit_takes(
+            build(config),
+            user_id=asker.user_id,
+            guild_id=asker.guild_id,
+            channel_id=asker.channel_id,
+            guild_config=config,
+            parent_id=parent.id if parent is not None else None,
+            action=action,
+        )
+
+        async def run(surface: Surface) -> JobRecord:
+            return await run_takes(services, set_job, takes, surface)
+
+        return Admitted(set_job, (set_job, *takes), run)
+
+    return admit
+
+
 async def launch_takes(
     interaction: discord.Interaction[Any],
     build: BuildTakes,
     *,
     parent: JobRecord | None = None,
     action: str | None = None,
-    before_run: Callable[[JobRecord], Awaitable[None]] | None = None,
+    before_run: BeforeRun | None = None,
     names: Mapping[str, str] | None = None,
     private: bool = False,
 ) -> JobRecord | None:
-    """``bot.actions.launch`` for a set: validate, admit (the rows are written), acknowledge,
-    run. A refusal is private and writes nothing; ``names`` as for ``launch``."""
+    """``bot.actions.launch`` for a set: the same road, admitting a set of takes."""
     services = services_of(interaction.client)
-
-    async def admit() -> tuple[JobRecord, list[JobRecord]]:
-        config = await guild_config(services, interaction.guild_id)
-        return await services.dispatcher.admit_takes(
-            build(config),
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            guild_config=config,
-            parent_id=parent.id if parent is not None else None,
-            action=action,
-        )
-
-    admission = asyncio.ensure_future(admit())
-    done, _ = await asyncio.wait({admission}, timeout=ADMIT_BUDGET_S)
-    if not done:
-        await acknowledge(interaction, private=private)
-    try:
-        set_job, takes = await admission
-    except GenerationError as error:
-        if interaction.response.is_done():
-            await interaction.edit_original_response(
-                content=fit.clip(f"⚠️ {error}", fit.CONTENT), allowed_mentions=NO_MENTIONS
-            )
-        else:
-            await reply(interaction, f"⚠️ {error}")
-        return None
-    if not interaction.response.is_done():
-        await acknowledge(interaction, private=private)
-    surface = InteractionSurface(interaction)
-    if before_run is not None:
-        try:
-            await before_run(set_job)
-        except (GenerationError, discord.HTTPException, OSError) as error:
-            text = (
-                messages.public_error(str(error), names)
-                if isinstance(error, GenerationError)
-                else "the upload could not be read"
-            )
-            log.info("set %s refused before running: %s", set_job.id, error)
-            services.dispatcher.forget_upload(set_job)
-            for job in (set_job, *takes):
-                await services.store.mark_failed(job.id, text)
-            await surface.show(messages.failed_text(set_job, text))
-            return None
-    return await run_takes(services, set_job, takes, surface)
+    asker = Asker.of(interaction)
+    return await admit_and_run(
+        services,
+        asker,
+        InteractionAnswer(interaction, private=private),
+        a_set_of_takes(services, asker, build, parent=parent, action=action),
+        before_run=before_run,
+        names=names,
+    )
 
 
 async def run_takes(
@@ -320,11 +318,11 @@ async def _settle(
     if not finished:
         if all(isinstance(o, JobCancelled) for o in outcomes):
             await store.mark_cancelled(set_job.id)
-            await _show(surface, messages.cancelled_text(set_job))
+            await show_final(surface, set_job.id, messages.cancelled_text(set_job))
             return replace(set_job, status=Status.CANCELLED)
         error = missing[0][1]
         await store.mark_failed(set_job.id, error)
-        await _show(surface, messages.failed_text(set_job, error))
+        await show_final(surface, set_job.id, messages.failed_text(set_job, error))
         return replace(set_job, status=Status.FAILED, error=error)
     files = await _set_files(services, set_job, [take for _, take in finished])
     await store.mark_done(set_job.id, files)
@@ -401,7 +399,9 @@ async def post_takes(
     text = set_result_text(set_job, takes, " ".join(n for n in (note, size_note) if n))
     picture = next((u.filename for u in uploads if u.filename.endswith(".png")), None)
     embed = set_embed(set_job, takes, model_name=services.config.model_name, picture=picture)
-    message = await _show(surface, text, uploads, takes_view(set_job.id, takes), [embed])
+    message = await show_final(
+        surface, set_job.id, text, uploads, takes_view(set_job.id, takes), [embed]
+    )
     if message is not None:
         await services.store.record_post(
             set_job.id,
@@ -410,20 +410,6 @@ async def post_takes(
             guild_id=message.guild.id if message.guild is not None else None,
         )
     return message
-
-
-async def _show(
-    surface: Surface,
-    content: str,
-    uploads: list[Upload] | None = None,
-    view: discord.ui.View | None = None,
-    embeds: list[discord.Embed] | None = None,
-) -> discord.Message | None:
-    try:
-        return await surface.show(content, uploads=uploads or [], view=view, embeds=embeds or [])
-    except discord.HTTPException as error:
-        log.warning("could not show a set of takes: %s", error)
-        return None
 
 
 # --- handlers -----------------------------------------------------------------------------

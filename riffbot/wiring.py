@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.app import Extension, RiffBot
     from bot.config import BotConfig
-    from bot.radio.controller import RadioConfig
+    from bot.radio.deps import RadioConfig
     from db import Database
     from db.leases import Claim
     from generation.engine import Engine
@@ -138,7 +138,7 @@ def model_display_name(model: str) -> str:
 
 def radio_config(settings: Settings) -> RadioConfig:
     """The radio's rules and clip settings from settings."""
-    from bot.radio.controller import RadioConfig
+    from bot.radio.deps import RadioConfig
     from bot.voice import WatchdogConfig
     from generation.radio_plan import RadioSettings
 
@@ -202,7 +202,7 @@ def build_bot(
     from bot.db_store import DbStore
     from bot.media import FfmpegShrinker, probe_duration
     from bot.radio.cog import radio_extension
-    from bot.radio.controller import RadioDeps
+    from bot.radio.deps import RadioDeps
     from bot.radio.store import DbRadioStore
     from db import Database, upgrade
     from generation.outputs import write_outputs

@@ -7,7 +7,7 @@ from discord import app_commands
 
 from bot.actions import launch
 from bot.replies import reply
-from bot.requests import blend_request, clean_prompt, new_seed
+from bot.requests import blend_request, checked_prompt, new_seed
 from bot.scope import Scope, find_job, unknown_job
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
@@ -48,11 +48,11 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
         ) -> Endpoint:
             if job is not None:
                 base = job.request.start
-                clean_prompt(base.prompt, blocked_words=cfg.blocked_words, max_chars=10**6)
+                checked_prompt(base.prompt, blocked_words=cfg.blocked_words, max_chars=10**6)
                 return Endpoint(
                     base.prompt, base.seed if seed is None else seed, base.strength, base.guidance
                 )
-            prompt = clean_prompt(text, blocked_words=cfg.blocked_words, max_chars=max_chars)
+            prompt = checked_prompt(text, blocked_words=cfg.blocked_words, max_chars=max_chars)
             chosen = new_seed(services.rng) if seed is None else seed
             return Endpoint(prompt, chosen, config.default_strength, config.default_guidance)
 

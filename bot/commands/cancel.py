@@ -5,7 +5,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import _cancel
+from bot.buttons import cancel_job
 from bot.commands.common import recent_job_choices
 from bot.replies import reply
 from bot.scope import Scope, find_job, recent_in_scope, unknown_job
@@ -36,4 +36,4 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             if found is None:
                 await reply(interaction, "⚠️ You have no queued or running job here to cancel.")
                 return
-        await _cancel(interaction, services, found)
+        await cancel_job(interaction, services, found)

@@ -10,11 +10,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.actions import launch, parse_strength
+from bot.actions import launch
 from bot.commands.remix import check_audio, save_audio
 from bot.commands.riff import upload_path
 from bot.replies import guarded, reply
-from bot.requests import VARY, check_upload, derive, remix_request
+from bot.requests import VARY, check_upload, derive, parse_strength, remix_request
 from bot.services import Services
 from bot.store import GuildConfig, JobRecord
 from generation.types import GenerationError, GenerationRequest, InvalidRequest

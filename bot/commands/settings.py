@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.flow import limits_for
+from bot.dispatcher import limits_for
 from bot.replies import reply
 from bot.services import Services
 from bot.store import GuildConfig
@@ -91,7 +91,7 @@ def register(tree: app_commands.CommandTree, services: Services) -> None:
             replace(config, blocked_words=tuple(w for w in config.blocked_words if w != gone)),
         )
 
-    # A guild may only tighten the bot-wide limits (see ``bot.flow.limits_for``).
+    # A guild may only tighten the bot-wide limits (see ``bot.dispatcher.limits_for``).
     @group.command(name="limits", description="Jobs per user, queue cap, default steps, takes")
     async def limits(
         interaction: discord.Interaction[Any],

@@ -15,7 +15,8 @@ from discord.ext import commands
 
 from bot.messages import NO_MENTIONS
 from bot.radio.buttons import RadioButton, SteerModal, radio_view
-from bot.radio.controller import RadioController, RadioDeps, RadioRefused
+from bot.radio.controller import RadioController, RadioRefused
+from bot.radio.deps import RadioDeps
 from bot.radio.settings import radio_settings_command
 from bot.replies import reply
 from bot.voice import DiscordConnector

@@ -13,130 +13,25 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import discord
 
+from bot.radio.deps import DiscordPort, RadioDeps
 from bot.radio.now_playing import NowPlaying, NowPlayingView, now_playing_text
-from bot.radio.store import RadioGuildSettings, RadioStore, SavedRadio
-from bot.radio.votes import decide_vote, is_dj
-from bot.store import JobStore
-from bot.voice import Connector, VoiceError, VoiceSupervisor, WatchdogConfig
+from bot.radio.store import RadioGuildSettings, SavedRadio
+from bot.radio.votes import decide_stop, decide_vote, is_dj
+from bot.voice import Connector, VoiceError, VoiceSupervisor
 from generation.radio_plan import (
-    DEFAULT_PROMPT,
     RadioSettings,
     RadioState,
     clean_radio_prompt,
     initial_state,
 )
-from generation.radio_types import Station, StationHooks
+from generation.radio_types import Station
 from generation.types import MAX_SEED, ClipFiles, GenerationError, GenerationRequest
 
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------- interfaces
-StationFactory = Callable[[RadioState, StationHooks, str], Station]
-"""``(state, hooks, owner) -> station``; the composition root binds the engine."""
-
-
-# --------------------------------------------------------------------------- rules
-@dataclass(frozen=True)
-class StopDecision:
-    stop: bool
-    votes: frozenset[int]
-    needed: int
-    reason: str
-
-
-def decide_stop(
-    user_id: int,
-    *,
-    starter_id: int,
-    listeners: frozenset[int],
-    moderator: bool,
-    votes: frozenset[int],
-) -> StopDecision:
-    """Who may stop the radio: the starter, a moderator, someone alone with the bot, or a
-    vote of half the listeners (rounded up). Votes from people who left do not count."""
-    needed = max(1, math.ceil(len(listeners) / 2))
-    if user_id == starter_id:
-        return StopDecision(True, votes, needed, "stopped by the person who started it")
-    if moderator:
-        return StopDecision(True, votes, needed, "stopped by a moderator")
-    if listeners == frozenset({user_id}):
-        return StopDecision(True, votes, needed, "stopped by its only listener")
-    if user_id not in listeners:
-        return StopDecision(False, votes, needed, "only listeners may vote to stop the radio")
-    counted = frozenset((votes | {user_id}) & listeners)
-    if len(counted) >= needed:
-        return StopDecision(True, counted, needed, f"stopped by a vote ({len(counted)}/{needed})")
-    return StopDecision(False, counted, needed, f"vote counted ({len(counted)}/{needed})")
-
-
-@dataclass
-class RadioConfig:
-    settings: RadioSettings = field(default_factory=RadioSettings)
-    prompt_cooldown_s: float = 20.0
-    save_seconds: float = 25.0
-    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
-    run_watchdog: bool = True
-    default_prompt: str = DEFAULT_PROMPT
-    bitrate_kbps: int = 96
-    volume_step_pct: int = 10
-    max_volume_pct: int = 200
-    now_playing_interval_s: float = 4.0
-    strip_seconds: float = 20.0
-
-
-@dataclass
-class RadioDeps:
-    make_station: StationFactory
-    store: RadioStore
-    jobs: JobStore
-    encode_mp3: Callable[[bytes, int], bytes]
-    config: RadioConfig = field(default_factory=RadioConfig)
-    connector: Connector | None = None
-    """``None``: discord.py voice (:class:`bot.voice.DiscordConnector`)."""
-    clock: Callable[[], float] = time.monotonic
-    rng: random.Random = field(default_factory=random.Random)
-    radio_page: Callable[[int], str] | None = None
-    """guild id -> the signed link of its web radio page (``None``: no web companion)."""
-
-
-class DiscordPort(Protocol):
-    """The few Discord facts and actions the controller needs."""
-
-    def listeners(self, voice_channel_id: int) -> frozenset[int]:
-        """Ids of the humans (not bots) in the voice channel."""
-        ...
-
-    async def post(self, text_channel_id: int | None, text: str) -> None: ...
-
-    async def set_channel_status(self, voice_channel_id: int, text: str | None) -> None: ...
-
-    async def post_now_playing(
-        self, guild_id: int, text_channel_id: int | None, text: str, png: bytes | None
-    ) -> int | None:
-        """Post the now-playing message with the radio's buttons; its id (None: not posted)."""
-        ...
-
-    async def edit_now_playing(
-        self,
-        guild_id: int,
-        text_channel_id: int,
-        message_id: int,
-        text: str,
-        png: bytes | None,
-        *,
-        controls: bool = True,
-    ) -> bool:
-        """Edit it (``controls`` False: without buttons); False when it no longer exists."""
-        ...
 
 
 class RadioRefused(Exception):

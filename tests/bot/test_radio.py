@@ -13,14 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.radio.controller import (
-    RadioConfig,
-    RadioController,
-    RadioDeps,
-    RadioRefused,
-    channel_status_text,
-    decide_stop,
-)
+from bot.radio.controller import RadioController, RadioRefused, channel_status_text
+from bot.radio.deps import RadioConfig, RadioDeps
+from bot.radio.votes import decide_stop
 from bot.store import JobStore, Status
 from bot.voice import RadioAudioSource, VoiceState, WatchdogConfig
 from generation.radio import KeptClip, RadioStation

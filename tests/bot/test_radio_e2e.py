@@ -16,7 +16,8 @@ import simcord
 
 from bot.config import BotConfig
 from bot.radio.cog import RadioCog, radio_extension
-from bot.radio.controller import RadioConfig, RadioController, RadioDeps
+from bot.radio.controller import RadioController
+from bot.radio.deps import RadioConfig, RadioDeps
 from generation.radio import RadioStation
 from generation.radio_plan import RadioSettings, RadioState
 from generation.radio_sim import SyntheticGenerator

@@ -19,7 +19,8 @@ import simcord
 
 from bot.config import BotConfig
 from bot.radio.cog import RadioCog, radio_extension
-from bot.radio.controller import GuildRadio, RadioConfig, RadioController, RadioDeps
+from bot.radio.controller import GuildRadio, RadioController
+from bot.radio.deps import RadioConfig, RadioDeps
 from bot.voice import WatchdogConfig
 from generation.radio import RadioStation
 from generation.radio_plan import RadioSettings, RadioState

@@ -13,7 +13,7 @@ from bot.requests import (
     blend_request,
     check_seed_image,
     check_upload,
-    clean_prompt,
+    checked_prompt,
     derive,
     parse_job_ref,
     riff_request,
@@ -28,11 +28,11 @@ def config(tmp_path: Path) -> BotConfig:
 
 
 def test_clean_prompt_collapses_whitespace_and_refuses_empty_and_long() -> None:
-    assert clean_prompt("  lofi \n\t beat ", blocked_words=(), max_chars=20) == "lofi beat"
+    assert checked_prompt("  lofi \n\t beat ", blocked_words=(), max_chars=20) == "lofi beat"
     with pytest.raises(InvalidRequest, match="empty"):
-        clean_prompt(" \n ", blocked_words=(), max_chars=20)
+        checked_prompt(" \n ", blocked_words=(), max_chars=20)
     with pytest.raises(InvalidRequest, match="21 characters long; the limit is 20"):
-        clean_prompt("x" * 21, blocked_words=(), max_chars=20)
+        checked_prompt("x" * 21, blocked_words=(), max_chars=20)
 
 
 @pytest.mark.parametrize(
@@ -43,14 +43,14 @@ def test_blocked_words_match_whole_words_case_insensitively(prompt: str, blocked
     words = ("kazoo", "ass")
     if blocked:
         with pytest.raises(InvalidRequest, match="blocked"):
-            clean_prompt(prompt, blocked_words=words, max_chars=100)
+            checked_prompt(prompt, blocked_words=words, max_chars=100)
     else:
-        assert clean_prompt(prompt, blocked_words=words, max_chars=100) == prompt
+        assert checked_prompt(prompt, blocked_words=words, max_chars=100) == prompt
 
 
 def test_blocked_phrases_may_contain_spaces() -> None:
     with pytest.raises(InvalidRequest):
-        clean_prompt("some death metal", blocked_words=("death metal",), max_chars=100)
+        checked_prompt("some death metal", blocked_words=("death metal",), max_chars=100)
 
 
 @pytest.mark.parametrize(

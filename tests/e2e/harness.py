@@ -29,7 +29,7 @@ from simcord.backend.models import Message
 
 from bot.app import BotDeps, Extension, RiffBot, create_bot
 from bot.config import BotConfig
-from bot.flow import Shrinker
+from bot.dispatcher import Shrinker
 from bot.services import CombinePictures, DurationProbe, WebLinkMaker
 from bot.store import JobStore
 from generation.picture import combine_takes

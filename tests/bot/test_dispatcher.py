@@ -10,8 +10,9 @@ from typing import Any
 import discord
 import pytest
 
+from bot.buttons import JOB_VIEWS
 from bot.config import BotConfig
-from bot.flow import Dispatcher, StatusEditor, choose_uploads, limits_for
+from bot.dispatcher import Dispatcher, StatusEditor, choose_uploads, limits_for
 from bot.store import GuildConfig, JobRecord
 from bot.surfaces import Upload
 from generation.scheduling import OwnerLimit, QueueFull
@@ -119,7 +120,7 @@ async def test_a_guild_may_tighten_the_limits_but_never_loosen_them(tmp_path: Pa
     # The engine enforces the bot-wide limits for every guild; a looser guild override would
     # write the job and then fail it in public instead of refusing it privately.
     config = BotConfig(out_dir=tmp_path, max_active_per_user=2, max_queue_length=3)
-    dispatcher = Dispatcher(GatedRunner(), MemoryStore(), config)
+    dispatcher = Dispatcher(GatedRunner(), MemoryStore(), config, views=JOB_VIEWS)
     loose = GuildConfig(max_active_per_user=5, max_queue_length=50)
     request = GenerationRequest(Mode.RIFF, Endpoint("x", 1))
 

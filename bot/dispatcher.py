@@ -24,14 +24,7 @@ from bot import messages
 from bot.config import BotConfig
 from bot.posts import RawButton, result_embed
 from bot.store import TAKE, TAKES, GuildConfig, JobRecord, JobStore, Recovered, Status
-from bot.surfaces import (
-    DEFAULT_FILESIZE_LIMIT,
-    ChannelSurface,
-    RememberedSurface,
-    Surface,
-    Upload,
-)
-from bot.views import result_view, status_view
+from bot.surfaces import ChannelSurface, RememberedSurface, Surface, Upload, show_final
 from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import (
     ClipFiles,
@@ -49,6 +42,20 @@ log = logging.getLogger(__name__)
 
 Shrinker = Callable[[Path, int, float], Awaitable[Path | None]]
 """``(mp3, limit_bytes, duration_s)``: re-encode to fit (a lower bitrate); ``None`` if it cannot."""
+ViewBuilder = Callable[[str], discord.ui.View]
+"""job id -> the buttons under one of that job's posts."""
+
+
+@dataclass(frozen=True)
+class JobViews:
+    """The buttons under a job's status and result posts (``bot.buttons.JOB_VIEWS``).
+
+    Handed in like ``shrink``: the dispatcher draws the buttons but never learns what a click
+    does, so the handlers that launch jobs through it can import it without a circle.
+    """
+
+    status: ViewBuilder
+    result: ViewBuilder
 
 
 def owner_for(user_id: int) -> str:
@@ -139,14 +146,15 @@ class StatusEditor:
 
 
 @dataclass
-class Flow:
+class LiveJob:
+    """A job the dispatcher is running, with what its status message shows right now."""
+
     job: JobRecord
     surface: Surface
     editor: StatusEditor
     progress: Progress | None = None
     position: int | None = None
     started: bool = False
-    cancel_requested: bool = False
     preview: bytes | None = None
 
 
@@ -159,15 +167,18 @@ class Dispatcher:
         store: JobStore,
         config: BotConfig,
         *,
+        views: JobViews,
         shrink: Shrinker | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runner = runner
         self.store = store
         self.config = config
+        self.views = views
         self.shrink = shrink
         self.clock = clock
-        self.flows: dict[str, Flow] = {}
+        self.live: dict[str, LiveJob] = {}
+        """The jobs running now, by job id."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._admission = asyncio.Lock()
 
@@ -294,8 +305,8 @@ class Dispatcher:
         editor = StatusEditor(
             surface, self.spawn, interval_s=self.config.progress_interval_s, clock=self.clock
         )
-        flow = Flow(job=job, surface=surface, editor=editor)
-        self.flows[job.id] = flow
+        live = LiveJob(job=job, surface=surface, editor=editor)
+        self.live[job.id] = live
         loop = asyncio.get_running_loop()
         # Progress may arrive on the engine's thread, or hopped onto the loop in an empty
         # context; run it in this task's context so edits behave like the task's own.
@@ -307,9 +318,9 @@ class Dispatcher:
             except RuntimeError:
                 same_loop = False
             if same_loop:
-                loop.call_soon(self._on_progress, flow, progress, context=context)
+                loop.call_soon(self._on_progress, live, progress, context=context)
             else:
-                loop.call_soon_threadsafe(self._on_progress, flow, progress, context=context)
+                loop.call_soon_threadsafe(self._on_progress, live, progress, context=context)
 
         render = asyncio.ensure_future(
             self.runner.render(
@@ -322,78 +333,78 @@ class Dispatcher:
         )
         try:
             await asyncio.sleep(0)  # let the engine enqueue it, so the first status has a place
-            self._show_queued(flow, force=True)
+            self._show_queued(live, force=True)
             self._refresh_positions()  # a newcomer may go ahead of others (round robin)
             files = await render
         except asyncio.CancelledError:
             render.cancel()
             raise
         except JobCancelled:
-            final = await self._finish_cancelled(flow)
+            final = await self._finish_cancelled(live)
         except ModelError as error:
             # The operator's problem, not the person's: the details go to the log only.
             log.error("job %s: the model could not be used: %s", job.id, error)
-            final = await self._finish_failed(flow, messages.MISCONFIGURED)
+            final = await self._finish_failed(live, messages.MISCONFIGURED)
         except GenerationError as error:
             shown = messages.public_error(str(error), names)
             if shown != str(error):
                 log.warning("job %s failed: %s", job.id, error)
-            final = await self._finish_failed(flow, shown)
+            final = await self._finish_failed(live, shown)
         except Exception:
             log.exception("job %s crashed", job.id)
             final = await self._finish_failed(
-                flow, "something went wrong on our side; it has been logged. Please try again."
+                live, "something went wrong on our side; it has been logged. Please try again."
             )
         else:
-            final = await self._deliver(flow, files)
+            final = await self._deliver(live, files)
         finally:
-            self.flows.pop(job.id, None)
+            self.live.pop(job.id, None)
             self._refresh_positions()
         return final
 
-    def _show_queued(self, flow: Flow, *, force: bool) -> None:
-        position = self.runner.position(flow.job.id)
-        if position == 0 and not flow.started:
+    def _show_queued(self, live: LiveJob, *, force: bool) -> None:
+        position = self.runner.position(live.job.id)
+        if position == 0 and not live.started:
             return  # already running: the first progress event will say so
-        flow.position = position
-        progress = flow.progress if flow.progress and flow.progress.state == "queued" else None
+        live.position = position
+        progress = live.progress if live.progress and live.progress.state == "queued" else None
         eta_s = progress.eta_s if progress is not None else None
         note = progress.note if progress is not None else None
-        shown = Progress(flow.job.id, "queued", position=position, eta_s=eta_s, note=note)
-        flow.editor.push(
-            messages.status_text(flow.job, shown, flow.job.user_id),
+        shown = Progress(live.job.id, "queued", position=position, eta_s=eta_s, note=note)
+        live.editor.push(
+            messages.status_text(live.job, shown, live.job.user_id),
             [],
-            status_view(flow.job.id),
+            self.views.status(live.job.id),
             force=force,
         )
 
-    def _on_progress(self, flow: Flow, progress: Progress) -> None:
-        if flow.job.id not in self.flows:
+    def _on_progress(self, live: LiveJob, progress: Progress) -> None:
+        if live.job.id not in self.live:
             return  # a late event after the job finished
-        previous = flow.progress
-        flow.progress = progress
+        previous = live.progress
+        live.progress = progress
         if progress.state == "queued":
-            changed = progress.position != flow.position
-            flow.position = progress.position
-            flow.editor.push(
-                messages.status_text(flow.job, progress, flow.job.user_id),
+            changed = progress.position != live.position
+            live.position = progress.position
+            live.editor.push(
+                messages.status_text(live.job, progress, live.job.user_id),
                 [],
-                status_view(flow.job.id),
+                self.views.status(live.job.id),
                 force=changed,
             )
             return
         state_changed = previous is None or previous.state != progress.state
-        if not flow.started:
-            flow.started = True
-            self.spawn(self._mark_running(flow.job.id))
+        if not live.started:
+            live.started = True
+            self.spawn(self._mark_running(live.job.id))
             self._refresh_positions()
         if progress.preview_png:
-            flow.preview = progress.preview_png  # kept: encoding still shows the last picture
-        uploads = [Upload(f"preview-{flow.job.id}.png", data=flow.preview)] if flow.preview else []
-        flow.editor.push(
-            messages.status_text(flow.job, progress, flow.job.user_id),
+            live.preview = progress.preview_png  # kept: encoding still shows the last picture
+        uploads = [Upload(f"preview-{live.job.id}.png", data=live.preview)] if live.preview else []
+        live.editor.push(
+            messages.status_text(live.job, progress, live.job.user_id),
             uploads,
-            status_view(flow.job.id),
+            self.views.status(live.job.id),
             force=state_changed,
         )
 
@@ -405,11 +416,11 @@ class Dispatcher:
 
     def _refresh_positions(self) -> None:
         """Positions move when a job starts or leaves: tell everyone still waiting."""
-        for flow in list(self.flows.values()):
-            if flow.started:
+        for live in list(self.live.values()):
+            if live.started:
                 continue
-            if self.runner.position(flow.job.id) != flow.position:
-                self._show_queued(flow, force=True)
+            if self.runner.position(live.job.id) != live.position:
+                self._show_queued(live, force=True)
 
     def forget_upload(self, job: JobRecord) -> None:
         """Delete the upload a refused or failed job brought (a 20-minute WAV must not stay
@@ -426,41 +437,25 @@ class Dispatcher:
             except OSError as error:
                 log.warning("could not delete upload of job %s: %s", job.id, error)
 
-    async def _finish_cancelled(self, flow: Flow) -> JobRecord:
-        await flow.editor.close()
-        self.forget_upload(flow.job)
-        await self.store.mark_cancelled(flow.job.id)
-        await self._show_final(flow, messages.cancelled_text(flow.job))
-        return replace(flow.job, status=Status.CANCELLED)
+    async def _finish_cancelled(self, live: LiveJob) -> JobRecord:
+        await live.editor.close()
+        self.forget_upload(live.job)
+        await self.store.mark_cancelled(live.job.id)
+        await show_final(live.surface, live.job.id, messages.cancelled_text(live.job))
+        return replace(live.job, status=Status.CANCELLED)
 
-    async def _finish_failed(self, flow: Flow, error: str) -> JobRecord:
-        await flow.editor.close()
-        self.forget_upload(flow.job)
-        await self.store.mark_failed(flow.job.id, error)
-        await self._show_final(flow, messages.failed_text(flow.job, error))
-        return replace(flow.job, status=Status.FAILED, error=error)
+    async def _finish_failed(self, live: LiveJob, error: str) -> JobRecord:
+        await live.editor.close()
+        self.forget_upload(live.job)
+        await self.store.mark_failed(live.job.id, error)
+        await show_final(live.surface, live.job.id, messages.failed_text(live.job, error))
+        return replace(live.job, status=Status.FAILED, error=error)
 
-    async def _show_final(
-        self,
-        flow: Flow,
-        content: str,
-        uploads: list[Upload] | None = None,
-        view: Any = None,
-        embeds: list[discord.Embed] | None = None,
-    ) -> discord.Message | None:
-        try:
-            return await flow.surface.show(
-                content, uploads=uploads or [], view=view, embeds=embeds or []
-            )
-        except discord.HTTPException as error:
-            log.warning("could not show the final state of job %s: %s", flow.job.id, error)
-            return None
-
-    async def _deliver(self, flow: Flow, files: ClipFiles) -> JobRecord:
-        await flow.editor.close()
-        await self.store.mark_done(flow.job.id, files)
-        job = replace(flow.job, status=Status.DONE, files=files)
-        message = await self.post_result(job, flow.surface)
+    async def _deliver(self, live: LiveJob, files: ClipFiles) -> JobRecord:
+        await live.editor.close()
+        await self.store.mark_done(live.job.id, files)
+        job = replace(live.job, status=Status.DONE, files=files)
+        message = await self.post_result(job, live.surface)
         if message is None:
             log.warning("job %s finished but its result could not be posted", job.id)
         return job
@@ -480,10 +475,11 @@ class Dispatcher:
                     note = f"{shrunk} {note.removeprefix('ℹ️ ')}".strip()
         picture = next((u.filename for u in uploads if u.filename.endswith(".png")), None)
         embed = result_embed(job, model_name=self.config.model_name, picture=picture)
-        view = result_view(job.id)
+        view = self.views.result(job.id)
         view.add_item(RawButton(job.id))
-        message = await self._show_final(
-            Flow(job=job, surface=surface, editor=StatusEditor(surface, self.spawn, interval_s=0)),
+        message = await show_final(
+            surface,
+            job.id,
             messages.result_text(job, job.user_id, note),
             uploads,
             view,
@@ -506,11 +502,8 @@ class Dispatcher:
             takes = await self.store.takes_of(job_id, job.guild_id)
             return any([self.runner.cancel(take.id) for take in takes])
         if self.runner.cancel(job_id):
-            flow = self.flows.get(job_id)
-            if flow is not None:
-                flow.cancel_requested = True
             return True
-        if job is not None and job.status.active and job_id not in self.flows:
+        if job is not None and job.status.active and job_id not in self.live:
             await self.store.mark_cancelled(job_id)  # orphaned by a crash: nothing runs it
             return True
         return False
@@ -527,7 +520,7 @@ class Dispatcher:
         for job in recovered.failed:
             if job.request.mode is Mode.RADIO:
                 continue  # nobody asked for a radio clip by itself: nothing to explain
-            surface = await self._channel_surface(client, job)
+            surface = await _channel_surface(client, job)
             if surface is not None:
                 with contextlib.suppress(discord.HTTPException):
                     await surface.show(messages.failed_text(job, job.error or "interrupted"))
@@ -544,9 +537,9 @@ class Dispatcher:
                 # resumes from its saved session, so the clip must not come back as a post.
                 await self.store.mark_cancelled(job.id)
                 continue
-            if job.id in self.flows:
+            if job.id in self.live:
                 continue
-            surface = await self._channel_surface(client, job)
+            surface = await _channel_surface(client, job)
             if surface is None:
                 await self.store.mark_failed(
                     job.id, "the channel it was asked in is gone, so it could not be delivered"
@@ -556,24 +549,11 @@ class Dispatcher:
             started.append(job)
         return started
 
-    async def _channel_surface(
-        self, client: discord.Client, job: JobRecord
-    ) -> ChannelSurface | None:
-        channel_id, message_id = job.status_message or (job.channel_id, None)
-        if channel_id is None:
-            return None
-        channel: Any = client.get_channel(channel_id)
-        if channel is None:
-            with contextlib.suppress(discord.HTTPException):
-                channel = await client.fetch_channel(channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            return None
-        # The job's old status message (before the restart) becomes its result.
-        message = (
-            channel.get_partial_message(message_id)
-            if message_id is not None and hasattr(channel, "get_partial_message")
-            else None
-        )
-        guild = getattr(channel, "guild", None)
-        limit = guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
-        return ChannelSurface(channel, filesize_limit=limit, message=message)
+
+async def _channel_surface(client: discord.Client, job: JobRecord) -> ChannelSurface | None:
+    """Where a recovered job shows itself: its old status message (before the restart)
+    becomes its result, else a new message in the channel it was asked in."""
+    channel_id, message_id = job.status_message or (job.channel_id, None)
+    if channel_id is None:
+        return None
+    return await ChannelSurface.for_channel(client, channel_id, message_id=message_id)
