@@ -523,7 +523,7 @@ def station_factory(
     frames_ahead: int = 10,
     write: Callable[[Any, Path, str], ClipFiles] | None = None,
 ) -> Callable[[RadioState, StationHooks, str], RadioStation]:
-    """What ``bot.radio.controller.RadioDeps.make_station`` wants: one station per guild on
+    """What ``bot.radio.deps.RadioDeps.make_station`` wants: one station per guild on
     the shared engine, each clip's files kept under ``out_dir`` (by ``write``, e.g. the
     engine's own process-pool writer) so its job can be shown and remixed. Playback starts
     once ``start_after`` clips are ready (silence until then); frames are rendered

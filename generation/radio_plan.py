@@ -86,7 +86,7 @@ class RadioState:
         return cls(**values)
 
 
-def clean_radio_prompt(prompt: str) -> str:
+def checked_radio_prompt(prompt: str) -> str:
     """One line of text the model can use, or a clear refusal."""
     text = " ".join(prompt.split())
     if not text:
@@ -103,13 +103,13 @@ def initial_state(prompt: str, seed: int, settings: RadioSettings | None = None)
     if not 0 <= seed <= MAX_SEED - 1:
         raise InvalidRequest(f"The radio's seed must be between 0 and {MAX_SEED - 1}.")
     return RadioState(
-        prompt=clean_radio_prompt(prompt), seed=seed, settings=settings or RadioSettings()
+        prompt=checked_radio_prompt(prompt), seed=seed, settings=settings or RadioSettings()
     )
 
 
 def queue_prompt(state: RadioState, prompt: str, *, max_up_next: int = MAX_UP_NEXT) -> RadioState:
     """Add a prompt to morph into after what is already queued."""
-    text = clean_radio_prompt(prompt)
+    text = checked_radio_prompt(prompt)
     waiting = {p.casefold() for p in (state.target, *state.up_next) if p}
     if text.casefold() in waiting:
         raise InvalidRequest("That prompt is already in the queue.")

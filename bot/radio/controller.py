@@ -25,7 +25,7 @@ from bot.voice import Connector, VoiceError, VoiceSupervisor
 from generation.radio_plan import (
     RadioSettings,
     RadioState,
-    clean_radio_prompt,
+    checked_radio_prompt,
     initial_state,
 )
 from generation.radio_types import Station
@@ -323,7 +323,7 @@ class RadioController:
         if user_id not in self.port.listeners(radio.supervisor.channel_id):
             raise RadioRefused("Join the radio's voice channel to steer it.")
         try:
-            prompt = clean_radio_prompt(prompt)
+            prompt = checked_radio_prompt(prompt)
         except GenerationError as exc:
             raise RadioRefused(str(exc)) from exc
         shown = discord.utils.escape_markdown(prompt[:200])
