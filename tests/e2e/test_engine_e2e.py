@@ -160,3 +160,24 @@ async def test_cancelling_a_queued_job_on_the_real_engine(fair_sim: Sim, held: H
     job = await sim.store.get_job(bob_job)
     assert job is not None
     assert job.status.value == "cancelled"
+
+
+async def test_riff_takes_on_the_tiny_model_post_one_set_on_both_engines(
+    tiny_engine: Any, store: DbStore, narrow: BotConfig
+) -> None:
+    """Takes travel the runner interface too: one batch in-process, jobs of their own on the
+    fleet; either way the set posts once with every take's MP3."""
+    async with open_sim(tiny_engine, store, narrow) as sim:
+        result = await sim.alice.slash(sim.channel, "riff", prompt="tiny noise", seed=5, takes=2)
+        jobs = await sim.store.recent_jobs(sim.alice.id, 10)
+        set_job = next(job for job in jobs if job.action == "takes")
+        takes = await sim.store.takes_of(set_job.id, sim.guild.id)
+        await sim.finish(*(take.id for take in takes))
+
+        assert [take.request.start.seed for take in takes] == [5, 6]
+        finished = [await sim.store.get_job(take.id) for take in takes]
+        assert [job.status.value for job in finished if job is not None] == ["done", "done"]
+        assert result.response is not None
+        names = [a.filename for a in result.response.attachments]
+        assert names[:2] == [f"take1-{takes[0].id}.mp3", f"take2-{takes[1].id}.mp3"]
+        assert all(a.size > 1000 for a in result.response.attachments[:2])
