@@ -28,6 +28,11 @@ the events that go out, because rendering one costs a VAE decode.
 
 Cancellation is cooperative: a queued job is removed at once; a running one gets its cancel
 check turned on and its awaiter receives ``JobCancelled`` while batch-mates carry on.
+
+Rooms: this module is the worker, the queue bookkeeping and the delivery thread;
+``engine_faces`` holds the asyncio and sync faces, ``engine_jobs`` the job record and the types
+and messages shared with runners, and ``pipeline_engine`` the wiring of the real pipeline. The
+shared names are re-exported here, so ``from generation.engine import CancelCheck`` keeps working.
 """
 
 from __future__ import annotations
@@ -52,13 +57,13 @@ from generation.engine_jobs import (
     BatchRunner,
     CancelCheck,
     EngineClosed,
+    Job,
     M,
     Preview,
     R,
     StepCallback,
     Writer,
-    _Job,
-    _stem,
+    file_stem,
     nominal_steps,
     unbatched,
 )
@@ -144,7 +149,7 @@ class Engine(EngineFaces[M, R]):
         self._in_post = 0
         self.busy_seconds = 0.0
         """Wall time the worker has spent running batches (not waiting), for benchmarks."""
-        self._queue: FairQueue[_Job] = FairQueue(
+        self._queue: FairQueue[Job] = FairQueue(
             max_queued=max_queued,
             max_per_owner=max_per_owner,
             max_per_radio_owner=max_per_radio_owner,
@@ -153,7 +158,7 @@ class Engine(EngineFaces[M, R]):
         )
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._thread: threading.Thread | None = None
         self._encoder: ThreadPoolExecutor | None = None
         self._closing = False
@@ -281,7 +286,7 @@ class Engine(EngineFaces[M, R]):
             self.start()
         now = self._clock()
         jobs = [
-            _Job(
+            Job(
                 job_id=job_id,
                 owner=owner,
                 priority=priority,
@@ -297,7 +302,7 @@ class Engine(EngineFaces[M, R]):
         with self._lock:
             if self._closing:
                 raise EngineClosed("The generator is shutting down; please try again later.")
-            queued: list[_Job] = []
+            queued: list[Job] = []
             try:
                 for job in jobs:
                     self._queue.submit(
@@ -368,7 +373,7 @@ class Engine(EngineFaces[M, R]):
             self._model_loaded = True
         return cast(M, self._model)
 
-    def _run_batch(self, batch: list[_Job]) -> None:
+    def _run_batch(self, batch: list[Job]) -> None:
         for job in batch:
             job.total = self._cost_steps(job.request)
             self._emit(job, Progress(job.job_id, "running", 0, job.total, position=0))
@@ -406,7 +411,7 @@ class Engine(EngineFaces[M, R]):
             job.generate_s = elapsed
             self._settle(job, outcome)
 
-    def _step_callback(self, job: _Job) -> StepCallback:
+    def _step_callback(self, job: Job) -> StepCallback:
         def on_step(step: int, total: int, preview: Preview | None = None) -> None:
             now = self._clock()
             with self._lock:
@@ -431,7 +436,7 @@ class Engine(EngineFaces[M, R]):
 
         return on_step
 
-    def _settle(self, job: _Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
+    def _settle(self, job: Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
         if isinstance(outcome, concurrent.futures.Future):
             assert self._encoder is not None
             with self._lock:
@@ -454,7 +459,7 @@ class Engine(EngineFaces[M, R]):
             assert self._encoder is not None
             self._encoder.submit(self._write, job, job.out_dir, outcome)
 
-    def _deliver(self, job: _Job, pending: concurrent.futures.Future[Any]) -> None:
+    def _deliver(self, job: Job, pending: concurrent.futures.Future[Any]) -> None:
         """On the delivery thread: wait for a job's post-processing, then settle it in turn."""
         try:
             outcome = pending.result()
@@ -472,11 +477,11 @@ class Engine(EngineFaces[M, R]):
         behind a backlog the model made while the pool was busy)."""
         return self._max_in_post is None or self._in_post < self._max_in_post
 
-    def _write(self, job: _Job, out_dir: Path, result: Any) -> None:
+    def _write(self, job: Job, out_dir: Path, result: Any) -> None:
         assert self._writer is not None
         started = self._clock()
         try:
-            files = self._writer(result, out_dir, _stem(job.job_id))
+            files = self._writer(result, out_dir, file_stem(job.job_id))
         except Exception as exc:
             self._finish(job, error=self._as_error(exc, [job.job_id], GENERIC_FAILURE))
             return
@@ -499,14 +504,14 @@ class Engine(EngineFaces[M, R]):
         log.error("generation failed for job(s) %s", ", ".join(job_ids), exc_info=exc)
         return GenerationError(generic)
 
-    def _finish(self, job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    def _finish(self, job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
         with self._lock:
             self._queue.finish(job.job_id)
             self._jobs.pop(job.job_id, None)
         self._resolve(job, result=result, error=error)
 
     @staticmethod
-    def _resolve(job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    def _resolve(job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
         try:
             if error is not None:
                 job.future.set_exception(error)
@@ -516,7 +521,7 @@ class Engine(EngineFaces[M, R]):
             pass
 
     @staticmethod
-    def _emit(job: _Job, progress: Progress) -> None:
+    def _emit(job: Job, progress: Progress) -> None:
         if job.emit is not None:
             job.emit(progress)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Generic, cast
 
-from generation.engine_jobs import M, R, Writer, _hop, _invoke
+from generation.engine_jobs import M, R, Writer, hop_progress, invoke_progress
 from generation.types import (
     ClipFiles,
     GenerationError,
@@ -106,7 +106,7 @@ class EngineFaces(ABC, Generic[M, R]):
         if self._writer is None:
             raise RuntimeError("this engine has no writer")
         loop = asyncio.get_running_loop()
-        emit = None if on_progress is None else partial(_hop, loop, on_progress)
+        emit = None if on_progress is None else partial(hop_progress, loop, on_progress)
         items = [
             (request, job_id, out_dir, emit)
             for request, job_id, out_dir in zip(requests, job_ids, out_dirs, strict=True)
@@ -159,7 +159,7 @@ class EngineFaces(ABC, Generic[M, R]):
         try:
             while (progress := inbox.get()) is not None:
                 if on_progress is not None:
-                    _invoke(on_progress, progress)
+                    invoke_progress(on_progress, progress)
             return [cast(ClipFiles, f.result()) for f in futures]
         except KeyboardInterrupt:
             for job_id in job_ids:
@@ -207,7 +207,7 @@ class EngineFaces(ABC, Generic[M, R]):
         on_progress: ProgressCallback | None,
     ) -> Any:
         loop = asyncio.get_running_loop()
-        emit = None if on_progress is None else partial(_hop, loop, on_progress)
+        emit = None if on_progress is None else partial(hop_progress, loop, on_progress)
         future = self._submit(request, job_id, owner, out_dir, priority, emit)
         try:
             return await asyncio.wrap_future(future)
@@ -232,7 +232,7 @@ class EngineFaces(ABC, Generic[M, R]):
         try:
             if on_progress is not None:
                 while (progress := inbox.get()) is not None:
-                    _invoke(on_progress, progress)
+                    invoke_progress(on_progress, progress)
             return future.result()
         except KeyboardInterrupt:
             self.cancel(job_id)

@@ -66,11 +66,12 @@ def unbatched(request: GenerationRequest) -> Hashable:
     return object()
 
 
-def _stem(job_id: str) -> str:
+def file_stem(job_id: str) -> str:
+    """A job id made safe as a file name (ids come from users' servers and the CLI)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", job_id).strip(".") or "clip"
 
 
-def _invoke(callback: ProgressCallback, progress: Progress) -> None:
+def invoke_progress(callback: ProgressCallback, progress: Progress) -> None:
     """Run a consumer's callback; a broken callback must not break the job."""
     try:
         callback(progress)
@@ -78,14 +79,20 @@ def _invoke(callback: ProgressCallback, progress: Progress) -> None:
         log.exception("progress callback for job %s failed", progress.job_id)
 
 
-def _hop(loop: asyncio.AbstractEventLoop, callback: ProgressCallback, progress: Progress) -> None:
+def hop_progress(
+    loop: asyncio.AbstractEventLoop, callback: ProgressCallback, progress: Progress
+) -> None:
+    """Deliver progress on the caller's loop, so a bot's callback may touch discord.py objects."""
     # A closed loop raises RuntimeError: the caller is gone and nobody is listening any more.
     with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_invoke, callback, progress)
+        loop.call_soon_threadsafe(invoke_progress, callback, progress)
 
 
 @dataclass(eq=False)
-class _Job:
+class Job:
+    """One queued or running request as the engine tracks it (identity, not value, equality:
+    the fair queue holds it as a payload)."""
+
     job_id: str
     owner: str
     priority: Priority
