@@ -57,7 +57,7 @@ from generation.engine_jobs import (
     BatchRunner,
     CancelCheck,
     EngineClosed,
-    Job,
+    EngineJob,
     M,
     Preview,
     R,
@@ -149,7 +149,7 @@ class Engine(EngineFaces[M, R]):
         self._in_post = 0
         self.busy_seconds = 0.0
         """Wall time the worker has spent running batches (not waiting), for benchmarks."""
-        self._queue: FairQueue[Job] = FairQueue(
+        self._queue: FairQueue[EngineJob] = FairQueue(
             max_queued=max_queued,
             max_per_owner=max_per_owner,
             max_per_radio_owner=max_per_radio_owner,
@@ -158,7 +158,7 @@ class Engine(EngineFaces[M, R]):
         )
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, EngineJob] = {}
         self._thread: threading.Thread | None = None
         self._encoder: ThreadPoolExecutor | None = None
         self._closing = False
@@ -286,7 +286,7 @@ class Engine(EngineFaces[M, R]):
             self.start()
         now = self._clock()
         jobs = [
-            Job(
+            EngineJob(
                 job_id=job_id,
                 owner=owner,
                 priority=priority,
@@ -302,7 +302,7 @@ class Engine(EngineFaces[M, R]):
         with self._lock:
             if self._closing:
                 raise EngineClosed("The generator is shutting down; please try again later.")
-            queued: list[Job] = []
+            queued: list[EngineJob] = []
             try:
                 for job in jobs:
                     self._queue.submit(
@@ -373,7 +373,7 @@ class Engine(EngineFaces[M, R]):
             self._model_loaded = True
         return cast(M, self._model)
 
-    def _run_batch(self, batch: list[Job]) -> None:
+    def _run_batch(self, batch: list[EngineJob]) -> None:
         for job in batch:
             job.total = self._cost_steps(job.request)
             self._emit(job, Progress(job.job_id, "running", 0, job.total, position=0))
@@ -411,7 +411,7 @@ class Engine(EngineFaces[M, R]):
             job.generate_s = elapsed
             self._settle(job, outcome)
 
-    def _step_callback(self, job: Job) -> StepCallback:
+    def _step_callback(self, job: EngineJob) -> StepCallback:
         def on_step(step: int, total: int, preview: Preview | None = None) -> None:
             now = self._clock()
             with self._lock:
@@ -436,7 +436,7 @@ class Engine(EngineFaces[M, R]):
 
         return on_step
 
-    def _settle(self, job: Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
+    def _settle(self, job: EngineJob, outcome: Any, *, on_delivery_thread: bool = False) -> None:
         if isinstance(outcome, concurrent.futures.Future):
             assert self._encoder is not None
             with self._lock:
@@ -459,7 +459,7 @@ class Engine(EngineFaces[M, R]):
             assert self._encoder is not None
             self._encoder.submit(self._write, job, job.out_dir, outcome)
 
-    def _deliver(self, job: Job, pending: concurrent.futures.Future[Any]) -> None:
+    def _deliver(self, job: EngineJob, pending: concurrent.futures.Future[Any]) -> None:
         """On the delivery thread: wait for a job's post-processing, then settle it in turn."""
         try:
             outcome = pending.result()
@@ -477,7 +477,7 @@ class Engine(EngineFaces[M, R]):
         behind a backlog the model made while the pool was busy)."""
         return self._max_in_post is None or self._in_post < self._max_in_post
 
-    def _write(self, job: Job, out_dir: Path, result: Any) -> None:
+    def _write(self, job: EngineJob, out_dir: Path, result: Any) -> None:
         assert self._writer is not None
         started = self._clock()
         try:
@@ -504,14 +504,16 @@ class Engine(EngineFaces[M, R]):
         log.error("generation failed for job(s) %s", ", ".join(job_ids), exc_info=exc)
         return GenerationError(generic)
 
-    def _finish(self, job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    def _finish(
+        self, job: EngineJob, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
         with self._lock:
             self._queue.finish(job.job_id)
             self._jobs.pop(job.job_id, None)
         self._resolve(job, result=result, error=error)
 
     @staticmethod
-    def _resolve(job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    def _resolve(job: EngineJob, *, result: Any = None, error: BaseException | None = None) -> None:
         try:
             if error is not None:
                 job.future.set_exception(error)
@@ -521,7 +523,7 @@ class Engine(EngineFaces[M, R]):
             pass
 
     @staticmethod
-    def _emit(job: Job, progress: Progress) -> None:
+    def _emit(job: EngineJob, progress: Progress) -> None:
         if job.emit is not None:
             job.emit(progress)
 

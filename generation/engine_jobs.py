@@ -89,7 +89,7 @@ def hop_progress(
 
 
 @dataclass(eq=False)
-class Job:
+class EngineJob:
     """One queued or running request as the engine tracks it (identity, not value, equality:
     the fair queue holds it as a payload)."""
 
