@@ -85,8 +85,8 @@ async def run(args: argparse.Namespace) -> int:
     from bot.config import BotConfig
     from bot.db_store import DbStore
     from db import Database, upgrade
-    from generation.engine import pipeline_engine
     from generation.models import load_model
+    from generation.pipeline_engine import pipeline_engine
     from generation.tiny import make_tiny
     from tests.e2e.harness import open_sim
 

@@ -231,7 +231,7 @@ async def stream(
 
 
 def make_engine(model: Any, post_workers: int, max_batch: int) -> Any:
-    from generation.engine import pipeline_engine
+    from generation.pipeline_engine import pipeline_engine
 
     return pipeline_engine(
         lambda: model,

@@ -28,124 +28,74 @@ the events that go out, because rendering one costs a VAE decode.
 
 Cancellation is cooperative: a queued job is removed at once; a running one gets its cancel
 check turned on and its awaiter receives ``JobCancelled`` while batch-mates carry on.
+
+Rooms: this module is the worker, the queue bookkeeping and the delivery thread;
+``engine_faces`` holds the asyncio and sync faces, ``engine_jobs`` the job record and the types
+and messages shared with runners, and ``pipeline_engine`` the wiring of the real pipeline. The
+shared names are re-exported here, so ``from generation.engine import CancelCheck`` keeps working.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
-import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
-from queue import SimpleQueue
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import Any, cast
 
+from generation.engine_faces import EngineFaces
+from generation.engine_jobs import (
+    CANCELLED,
+    GENERIC_FAILURE,
+    LOAD_FAILURE,
+    SHUTTING_DOWN,
+    BatchRunner,
+    CancelCheck,
+    EngineClosed,
+    EngineJob,
+    M,
+    Preview,
+    R,
+    StepCallback,
+    Writer,
+    file_stem,
+    nominal_steps,
+    unbatched,
+)
 from generation.scheduling import FairQueue, QueueView
 from generation.types import (
-    ClipFiles,
     GenerationError,
     GenerationRequest,
     JobCancelled,
     Priority,
     Progress,
-    ProgressCallback,
 )
 
-if TYPE_CHECKING:
-    from generation.loudness import LoudnessPolicy
-    from generation.models import LoadedModel
-    from generation.params import SpectrogramParams
-    from generation.results import GenerationResult
-    from generation.workers import PostPool
+__all__ = [
+    "CANCELLED",
+    "GENERIC_FAILURE",
+    "LOAD_FAILURE",
+    "SHUTTING_DOWN",
+    "BatchRunner",
+    "CancelCheck",
+    "Engine",
+    "EngineClosed",
+    "Preview",
+    "StepCallback",
+    "Writer",
+    "nominal_steps",
+    "unbatched",
+]
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M")
-R = TypeVar("R")
 
-Preview = Callable[[], bytes | None]
-"""Renders the current state of one request as PNG bytes; called only when progress goes out."""
-StepCallback = Callable[[int, int, Preview | None], None]
-"""``(steps_done, total_steps, preview)``, called by the runner after each denoising step."""
-CancelCheck = Callable[[], bool]
-"""Returns ``True`` once the request should stop; the runner then yields ``JobCancelled``."""
-BatchRunner = Callable[
-    [M, Sequence[GenerationRequest], Sequence[StepCallback], Sequence[CancelCheck]],
-    Sequence["R | BaseException | concurrent.futures.Future[R]"],
-]
-"""Runs requests as one batch; one result, exception or future result per request, in order."""
-Writer = Callable[[R, Path, str], ClipFiles]
-"""Writes one result's files as ``out_dir/stem.*``."""
-
-GENERIC_FAILURE = "Something went wrong while generating this clip. It has been logged; try again."
-LOAD_FAILURE = "The model could not be loaded. It has been logged; try again later."
-CANCELLED = "The job was cancelled."
-SHUTTING_DOWN = "The generator is shutting down; this job was not started."
-
-
-def nominal_steps(request: GenerationRequest) -> int:
-    """The default cost: a batch runner that runs every step it is asked for.
-    :func:`pipeline_engine` passes the pipeline's own count, ``schedule.unet_passes``."""
-    return request.steps
-
-
-class EngineClosed(GenerationError):
-    """The engine no longer takes jobs (it is shutting down)."""
-
-
-def unbatched(request: GenerationRequest) -> Hashable:
-    """Default batch key: every request alone (batching needs the pipeline's shape rules)."""
-    return object()
-
-
-def _stem(job_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", job_id).strip(".") or "clip"
-
-
-def _invoke(callback: ProgressCallback, progress: Progress) -> None:
-    """Run a consumer's callback; a broken callback must not break the job."""
-    try:
-        callback(progress)
-    except Exception:
-        log.exception("progress callback for job %s failed", progress.job_id)
-
-
-def _hop(loop: asyncio.AbstractEventLoop, callback: ProgressCallback, progress: Progress) -> None:
-    # A closed loop raises RuntimeError: the caller is gone and nobody is listening any more.
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_invoke, callback, progress)
-
-
-@dataclass(eq=False)
-class _Job:
-    job_id: str
-    owner: str
-    priority: Priority
-    request: GenerationRequest
-    out_dir: Path | None
-    future: concurrent.futures.Future[Any]
-    emit: Callable[[Progress], None] | None
-    submitted_at: float
-    cancel_event: threading.Event
-    phase: str = "queued"  # queued | running | encoding
-    started_at: float | None = None
-    step: int = 0
-    total: int = 0
-    last_emit: float | None = None
-    last_position: int | None = None
-    generate_s: float = 0.0
-    batch_size: int = 1
-
-
-class Engine(Generic[M, R]):
+class Engine(EngineFaces[M, R]):
     """One model, one worker thread, a fair queue, and faces for asyncio and for plain code.
 
     ``loader()`` returns the model (called in the worker); ``batch_runner(model, requests,
@@ -199,7 +149,7 @@ class Engine(Generic[M, R]):
         self._in_post = 0
         self.busy_seconds = 0.0
         """Wall time the worker has spent running batches (not waiting), for benchmarks."""
-        self._queue: FairQueue[_Job] = FairQueue(
+        self._queue: FairQueue[EngineJob] = FairQueue(
             max_queued=max_queued,
             max_per_owner=max_per_owner,
             max_per_radio_owner=max_per_radio_owner,
@@ -208,7 +158,7 @@ class Engine(Generic[M, R]):
         )
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, EngineJob] = {}
         self._thread: threading.Thread | None = None
         self._encoder: ThreadPoolExecutor | None = None
         self._closing = False
@@ -291,120 +241,6 @@ class Engine(Generic[M, R]):
     def model_loaded(self) -> bool:
         return self._model_loaded
 
-    # --- the asyncio face (JobRunner) ------------------------------------------------
-
-    async def render(
-        self,
-        request: GenerationRequest,
-        *,
-        job_id: str,
-        owner: str,
-        out_dir: Path,
-        priority: Priority = Priority.INTERACTIVE,
-        on_progress: ProgressCallback | None = None,
-    ) -> ClipFiles:
-        """Queue, generate and write the clip's files; raises ``JobCancelled`` if cancelled.
-
-        Raises ``QueueFull``/``OwnerLimit`` at once when the queue refuses the job. Cancelling
-        the awaiting task cancels the job.
-        """
-        if self._writer is None:
-            raise RuntimeError("this engine has no writer; use generate() for raw results")
-        result = await self._await(request, job_id, owner, out_dir, priority, on_progress)
-        return cast(ClipFiles, result)
-
-    async def generate(
-        self,
-        request: GenerationRequest,
-        *,
-        job_id: str,
-        owner: str,
-        priority: Priority = Priority.INTERACTIVE,
-        on_progress: ProgressCallback | None = None,
-    ) -> R:
-        """Like ``render`` but returns the raw result (audio in memory), writing no files."""
-        result = await self._await(request, job_id, owner, None, priority, on_progress)
-        return cast(R, result)
-
-    async def render_takes(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        job_ids: Sequence[str],
-        owner: str,
-        out_dirs: Sequence[Path],
-        priority: Priority = Priority.INTERACTIVE,
-        on_progress: ProgressCallback | None = None,
-    ) -> list[ClipFiles | GenerationError]:
-        """Run the takes of one request as one batch; one outcome per take, in order.
-
-        The takes are queued together and count as one job against the owner's limit, so a
-        refusal (``OwnerLimit``/``QueueFull``) is raised for the set before anything runs; a
-        take that fails or is cancelled later comes back as its error while the others land.
-        """
-        if self._writer is None:
-            raise RuntimeError("this engine has no writer")
-        loop = asyncio.get_running_loop()
-        emit = None if on_progress is None else partial(_hop, loop, on_progress)
-        items = [
-            (request, job_id, out_dir, emit)
-            for request, job_id, out_dir in zip(requests, job_ids, out_dirs, strict=True)
-        ]
-        futures = self._submit_group(items, owner, priority, f"takes:{job_ids[0]}")
-        try:
-            done = await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
-            )
-        except asyncio.CancelledError:
-            for job_id in job_ids:
-                self.cancel(job_id)
-            raise
-        outcomes: list[ClipFiles | GenerationError] = []
-        for outcome in done:
-            if isinstance(outcome, GenerationError):
-                outcomes.append(outcome)
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                outcomes.append(cast(ClipFiles, outcome))
-        return outcomes
-
-    def render_takes_sync(
-        self,
-        requests: Sequence[GenerationRequest],
-        out_dir: Path,
-        on_progress: ProgressCallback | None = None,
-        *,
-        job_ids: Sequence[str],
-        owner: str = "cli",
-    ) -> list[ClipFiles]:
-        """The CLI's face of ``render_takes``: one batch, files in ``out_dir``, progress of
-        every take on the calling thread (``Progress.job_id`` says which)."""
-        if self._writer is None:
-            raise RuntimeError("this engine has no writer")
-        inbox: SimpleQueue[Progress | None] = SimpleQueue()
-        emit = None if on_progress is None else inbox.put
-        items = [
-            (request, job_id, out_dir, emit)
-            for request, job_id in zip(requests, job_ids, strict=True)
-        ]
-        futures = self._submit_group(items, owner, Priority.INTERACTIVE, f"takes:{job_ids[0]}")
-
-        def close_inbox() -> None:
-            concurrent.futures.wait(futures)
-            inbox.put(None)
-
-        threading.Thread(target=close_inbox, daemon=True).start()
-        try:
-            while (progress := inbox.get()) is not None:
-                if on_progress is not None:
-                    _invoke(on_progress, progress)
-            return [cast(ClipFiles, f.result()) for f in futures]
-        except KeyboardInterrupt:
-            for job_id in job_ids:
-                self.cancel(job_id)
-            raise
-
     def cancel(self, job_id: str) -> bool:
         """Remove a queued job, or ask a running one to stop; ``False`` if unknown or done."""
         with self._lock:
@@ -434,89 +270,6 @@ class Engine(Generic[M, R]):
         with self._lock:
             return self._queue.snapshot()
 
-    # --- the plain face (CLI) --------------------------------------------------------
-
-    def generate_sync(
-        self,
-        request: GenerationRequest,
-        on_progress: ProgressCallback | None = None,
-        *,
-        job_id: str | None = None,
-        owner: str = "cli",
-        priority: Priority = Priority.INTERACTIVE,
-    ) -> R:
-        """Block until the result is ready; progress is delivered on the calling thread."""
-        return cast(R, self._wait(request, job_id, owner, None, priority, on_progress))
-
-    def render_sync(
-        self,
-        request: GenerationRequest,
-        out_dir: Path,
-        on_progress: ProgressCallback | None = None,
-        *,
-        job_id: str | None = None,
-        owner: str = "cli",
-        priority: Priority = Priority.INTERACTIVE,
-    ) -> ClipFiles:
-        """Block until the clip's files are written; progress on the calling thread."""
-        if self._writer is None:
-            raise RuntimeError("this engine has no writer; use generate_sync() for raw results")
-        return cast(ClipFiles, self._wait(request, job_id, owner, out_dir, priority, on_progress))
-
-    # --- submitting ------------------------------------------------------------------
-
-    async def _await(
-        self,
-        request: GenerationRequest,
-        job_id: str,
-        owner: str,
-        out_dir: Path | None,
-        priority: Priority,
-        on_progress: ProgressCallback | None,
-    ) -> Any:
-        loop = asyncio.get_running_loop()
-        emit = None if on_progress is None else partial(_hop, loop, on_progress)
-        future = self._submit(request, job_id, owner, out_dir, priority, emit)
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            self.cancel(job_id)
-            raise
-
-    def _wait(
-        self,
-        request: GenerationRequest,
-        job_id: str | None,
-        owner: str,
-        out_dir: Path | None,
-        priority: Priority,
-        on_progress: ProgressCallback | None,
-    ) -> Any:
-        job_id = job_id or uuid.uuid4().hex
-        inbox: SimpleQueue[Progress | None] = SimpleQueue()
-        emit = None if on_progress is None else inbox.put
-        future = self._submit(request, job_id, owner, out_dir, priority, emit)
-        future.add_done_callback(lambda _: inbox.put(None))
-        try:
-            if on_progress is not None:
-                while (progress := inbox.get()) is not None:
-                    _invoke(on_progress, progress)
-            return future.result()
-        except KeyboardInterrupt:
-            self.cancel(job_id)
-            raise
-
-    def _submit(
-        self,
-        request: GenerationRequest,
-        job_id: str,
-        owner: str,
-        out_dir: Path | None,
-        priority: Priority,
-        emit: Callable[[Progress], None] | None,
-    ) -> concurrent.futures.Future[Any]:
-        return self._submit_group([(request, job_id, out_dir, emit)], owner, priority, None)[0]
-
     def _submit_group(
         self,
         items: Sequence[
@@ -533,7 +286,7 @@ class Engine(Generic[M, R]):
             self.start()
         now = self._clock()
         jobs = [
-            _Job(
+            EngineJob(
                 job_id=job_id,
                 owner=owner,
                 priority=priority,
@@ -549,7 +302,7 @@ class Engine(Generic[M, R]):
         with self._lock:
             if self._closing:
                 raise EngineClosed("The generator is shutting down; please try again later.")
-            queued: list[_Job] = []
+            queued: list[EngineJob] = []
             try:
                 for job in jobs:
                     self._queue.submit(
@@ -620,7 +373,7 @@ class Engine(Generic[M, R]):
             self._model_loaded = True
         return cast(M, self._model)
 
-    def _run_batch(self, batch: list[_Job]) -> None:
+    def _run_batch(self, batch: list[EngineJob]) -> None:
         for job in batch:
             job.total = self._cost_steps(job.request)
             self._emit(job, Progress(job.job_id, "running", 0, job.total, position=0))
@@ -658,7 +411,7 @@ class Engine(Generic[M, R]):
             job.generate_s = elapsed
             self._settle(job, outcome)
 
-    def _step_callback(self, job: _Job) -> StepCallback:
+    def _step_callback(self, job: EngineJob) -> StepCallback:
         def on_step(step: int, total: int, preview: Preview | None = None) -> None:
             now = self._clock()
             with self._lock:
@@ -683,7 +436,7 @@ class Engine(Generic[M, R]):
 
         return on_step
 
-    def _settle(self, job: _Job, outcome: Any, *, on_delivery_thread: bool = False) -> None:
+    def _settle(self, job: EngineJob, outcome: Any, *, on_delivery_thread: bool = False) -> None:
         if isinstance(outcome, concurrent.futures.Future):
             assert self._encoder is not None
             with self._lock:
@@ -706,7 +459,7 @@ class Engine(Generic[M, R]):
             assert self._encoder is not None
             self._encoder.submit(self._write, job, job.out_dir, outcome)
 
-    def _deliver(self, job: _Job, pending: concurrent.futures.Future[Any]) -> None:
+    def _deliver(self, job: EngineJob, pending: concurrent.futures.Future[Any]) -> None:
         """On the delivery thread: wait for a job's post-processing, then settle it in turn."""
         try:
             outcome = pending.result()
@@ -724,11 +477,11 @@ class Engine(Generic[M, R]):
         behind a backlog the model made while the pool was busy)."""
         return self._max_in_post is None or self._in_post < self._max_in_post
 
-    def _write(self, job: _Job, out_dir: Path, result: Any) -> None:
+    def _write(self, job: EngineJob, out_dir: Path, result: Any) -> None:
         assert self._writer is not None
         started = self._clock()
         try:
-            files = self._writer(result, out_dir, _stem(job.job_id))
+            files = self._writer(result, out_dir, file_stem(job.job_id))
         except Exception as exc:
             self._finish(job, error=self._as_error(exc, [job.job_id], GENERIC_FAILURE))
             return
@@ -751,14 +504,16 @@ class Engine(Generic[M, R]):
         log.error("generation failed for job(s) %s", ", ".join(job_ids), exc_info=exc)
         return GenerationError(generic)
 
-    def _finish(self, job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    def _finish(
+        self, job: EngineJob, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
         with self._lock:
             self._queue.finish(job.job_id)
             self._jobs.pop(job.job_id, None)
         self._resolve(job, result=result, error=error)
 
     @staticmethod
-    def _resolve(job: _Job, *, result: Any = None, error: BaseException | None = None) -> None:
+    def _resolve(job: EngineJob, *, result: Any = None, error: BaseException | None = None) -> None:
         try:
             if error is not None:
                 job.future.set_exception(error)
@@ -768,7 +523,7 @@ class Engine(Generic[M, R]):
             pass
 
     @staticmethod
-    def _emit(job: _Job, progress: Progress) -> None:
+    def _emit(job: EngineJob, progress: Progress) -> None:
         if job.emit is not None:
             job.emit(progress)
 
@@ -792,73 +547,3 @@ class Engine(Generic[M, R]):
                 etas = self._queue.etas()
             job.last_position, job.last_emit = position, now
             self._emit(job, Progress(job_id, "queued", position=position, eta_s=etas.get(job_id)))
-
-
-def pipeline_engine(
-    loader: Callable[[], LoadedModel],
-    *,
-    params: SpectrogramParams | None = None,
-    max_audio_seconds: float = 60.0,
-    max_prompt_chars: int = 400,
-    loudness: LoudnessPolicy | None = None,
-    post_workers: int | None = None,
-    post_pool: PostPool | None = None,
-    **engine_args: Any,
-) -> Engine[LoadedModel, GenerationResult]:
-    """An engine wired to the real pipeline and file writer.
-
-    ``loader`` is typically ``lambda: load_model(settings.model, device=..., dtype=...)``; it
-    runs in the worker. The worker also owns a ``PipelineCache`` (encoded seed images, prompt
-    embeddings) next to the model, so a radio's og_beat is VAE-encoded once, not per clip.
-    Everything after the VAE (phase reconstruction, pictures, MP3s, files) runs in a pool of
-    ``post_workers`` processes (default: one per core; or the ``post_pool`` given, which the
-    engine then closes with itself) while the model's thread starts the next batch;
-    ``post_workers=0`` keeps it all on the model's thread (the serial path). The model runs
-    at most two jobs per pool worker ahead of post-processing (``max_in_post``).
-    ``engine_args`` go to ``Engine`` (limits, ``max_batch``, ``radio_every``...).
-    """
-    from generation import outputs, pipeline
-    from generation.post import post_process
-    from generation.schedule import unet_passes
-    from generation.validate import validate_request
-
-    cache = pipeline.PipelineCache()
-    from generation.workers import PostPool as Pool
-
-    pool = post_pool or (Pool(post_workers) if post_workers != 0 else None)
-    post = None if pool is None else partial(pool.submit, post_process)
-
-    def run(
-        model: LoadedModel,
-        requests: Sequence[GenerationRequest],
-        on_steps: Sequence[StepCallback],
-        cancels: Sequence[CancelCheck],
-    ) -> Sequence[GenerationResult | BaseException | concurrent.futures.Future[GenerationResult]]:
-        return pipeline.run_batch(
-            model,
-            requests,
-            on_steps,
-            cancels,
-            params=params,
-            cache=cache,
-            max_audio_seconds=max_audio_seconds,
-            post=post,
-        )
-
-    def write(result: GenerationResult, out_dir: Path, stem: str) -> ClipFiles:
-        if pool is None:
-            return outputs.write_outputs(result, out_dir, stem, params=params, loudness=loudness)
-        return pool.run(
-            outputs.write_outputs, result, out_dir, stem, params=params, loudness=loudness
-        )
-
-    engine_args.setdefault("validate", partial(validate_request, max_prompt_chars=max_prompt_chars))
-    engine_args.setdefault("batch_key", pipeline.batch_key)
-    engine_args.setdefault("cost_steps", unet_passes)
-    if pool is not None:
-        engine_args.setdefault("on_closed", pool.close)
-        engine_args.setdefault("max_in_post", 2 * pool.workers)
-    from generation.oom import guard_out_of_memory
-
-    batch_runner = guard_out_of_memory(run)  # out of GPU memory fails one batch, clearly
-    return Engine(loader=loader, batch_runner=batch_runner, writer=write, **engine_args)

@@ -83,7 +83,7 @@ def build_engine(
     """The one engine the bot and the radio share; the model loads in its worker thread.
     ``post_pool`` (default: the settings' own) does the post-processing, and the engine
     closes it when it closes."""
-    from generation.engine import pipeline_engine
+    from generation.pipeline_engine import pipeline_engine
 
     return pipeline_engine(
         lambda: load_model_from_settings(settings, progress=False),

@@ -29,7 +29,7 @@ def test_a_refused_token_is_reported_without_showing_it(
 ) -> None:
     import discord
 
-    import generation.engine as engine_module
+    import generation.pipeline_engine as engine_module
     from tests.fakes import GatedRunner
 
     class StandIn(GatedRunner):

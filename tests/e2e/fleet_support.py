@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generation.engine import Engine, pipeline_engine
+from generation.engine import Engine
+from generation.pipeline_engine import pipeline_engine
 
 
 @dataclass(frozen=True)

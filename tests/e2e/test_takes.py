@@ -17,8 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 from bot.config import BotConfig
 from bot.db_store import DbStore
 from bot.store import GuildConfig, JobRecord, Preferences
-from generation.engine import Engine, pipeline_engine
+from generation.engine import Engine
 from generation.picture import TAKE_LABEL_PX
+from generation.pipeline_engine import pipeline_engine
 from tests.e2e.harness import Sim, open_sim
 from tests.fakes import GatedRunner
 

@@ -24,9 +24,9 @@ from generation.engine import (
     EngineClosed,
     Preview,
     StepCallback,
-    pipeline_engine,
 )
 from generation.models import LoadedModel
+from generation.pipeline_engine import pipeline_engine
 from generation.scheduling import OwnerLimit, QueueFull
 from generation.types import (
     ClipFiles,
