@@ -9,6 +9,7 @@ global figure state, and the Agg canvas needs no display.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,7 +126,7 @@ def picture_marks(request: GenerationRequest, params: SpectrogramParams) -> dict
 
     The tempo is known only for the shipped seed images (2 bars of 4/4 at 93.75 BPM); a
     transition's clips meet at every ``width`` columns; an extension meets its parent where
-    the parent's image ended.
+    the parent's image ended, and the parent its own parent, back along the chain.
     """
     from generation.seeds import SEED_IMAGE_NAMES
     from generation.synth import BPM
@@ -142,17 +143,54 @@ def picture_marks(request: GenerationRequest, params: SpectrogramParams) -> dict
     if request.end is not None and request.clips > 1:
         boundaries = [i * request.width * seconds_per_column for i in range(1, request.clips)]
     elif request.mode is Mode.EXTEND and request.seed_image:
-        try:
-            with Image.open(request.seed_image) as parent:
-                boundaries = [parent.width * seconds_per_column]
-        except OSError:
-            boundaries = []
+        boundaries = [columns * seconds_per_column for columns in chain_joins(request.seed_image)]
     tempo = request.seed_image in SEED_IMAGE_NAMES and request.mode is not Mode.REMIX
     return {
         "title": title if len(title) <= 120 else title[:119] + "…",
         "bpm": BPM if tempo else None,
         "boundaries_s": boundaries,
     }
+
+
+MAX_CHAIN_DEPTH = 64
+"""Far more links than ``/riff length`` makes; bounds a walk through records made by hand."""
+
+
+def chain_joins(parent_png: str) -> list[int]:
+    """The columns where the links of an extend chain meet, oldest first.
+
+    An extension is its parent's image with new columns joined on, so each ancestor's width is
+    one join. The ancestors are found through the JSON record beside each raw PNG
+    (``stem.json`` beside ``stem.png``, see ``generation.outputs``); a missing or unreadable
+    record or image ends the walk, keeping the joins read so far, so a moved file costs marks,
+    never the picture.
+    """
+    joins: list[int] = []
+    current: Path | None = Path(parent_png)
+    seen: set[Path] = set()
+    while current is not None and current not in seen and len(joins) < MAX_CHAIN_DEPTH:
+        seen.add(current)
+        try:
+            with Image.open(current) as parent:
+                joins.append(parent.width)
+        except (OSError, ValueError):
+            break
+        current = _extended_from(current)
+    return sorted(set(joins))
+
+
+def _extended_from(raw_png: Path) -> Path | None:
+    """The raw PNG that the clip at ``raw_png`` extended, if its record says it was one."""
+    try:
+        record = json.loads(raw_png.with_suffix(".json").read_text(encoding="utf-8"))
+        request = record["request"]
+        if request["mode"] != Mode.EXTEND.value or not request["seed_image"]:
+            return None
+        seed = Path(str(request["seed_image"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # a relative path that no longer resolves is read from the record's own folder
+    return seed if seed.is_absolute() or seed.exists() else raw_png.parent / seed
 
 
 TAKE_LABEL_PX = 24

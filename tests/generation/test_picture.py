@@ -100,3 +100,36 @@ def test_marks_name_prompt_and_seed_the_tempo_of_seed_images_and_clip_joins() ->
     marks = picture_marks(blend, params)
     assert marks["title"] == "a → b · seeds 1 → 2"
     assert marks["boundaries_s"] == pytest.approx([5.12, 10.24])
+
+
+def _clip(folder: Path, stem: str, width: int, parent: str | None) -> str:
+    """A raw PNG and its JSON record, as ``generation.outputs`` leaves them."""
+    import json
+
+    Image.new("L", (width, 512)).save(folder / f"{stem}.png")
+    mode = Mode.EXTEND if parent else Mode.RIFF
+    request = GenerationRequest(mode, Endpoint("lofi", 1), seed_image=parent or "og_beat")
+    record = {"request": request.to_dict(), "files": {"raw_png": f"{stem}.png"}}
+    (folder / f"{stem}.json").write_text(json.dumps(record), encoding="utf-8")
+    return str(folder / f"{stem}.png")
+
+
+def test_an_extension_marks_every_join_of_its_chain_oldest_first(tmp_path: Path) -> None:
+    params = SpectrogramParams()
+    column_s = params.hop_length / params.sample_rate
+    first = _clip(tmp_path, "a", 512, None)
+    second = _clip(tmp_path, "b", 768, first)
+    # the third link's request is what picture_marks sees; its parent is the second link
+    third = GenerationRequest(Mode.EXTEND, Endpoint("lofi", 1), seed_image=second)
+    marks = picture_marks(third, params)
+    assert marks["boundaries_s"] == pytest.approx([512 * column_s, 768 * column_s])
+    # a record whose parent is gone keeps the joins that can still be read
+    Path(first).unlink()
+    assert picture_marks(third, params)["boundaries_s"] == pytest.approx([768 * column_s])
+    # a relative parent path is read from the record's folder
+    relative = _clip(tmp_path, "c", 640, "a2.png")
+    _clip(tmp_path, "a2", 256, None)
+    fourth = GenerationRequest(Mode.EXTEND, Endpoint("lofi", 1), seed_image=relative)
+    assert picture_marks(fourth, params)["boundaries_s"] == pytest.approx(
+        [256 * column_s, 640 * column_s]
+    )
