@@ -23,7 +23,7 @@ from bot.commands import register_all
 from bot.config import BotConfig
 from bot.dispatcher import Dispatcher, Shrinker
 from bot.messages import NO_MENTIONS
-from bot.posts import RawButton
+from bot.posts import RawButton, WholeTrackButton
 from bot.replies import reply
 from bot.services import CombinePictures, DurationProbe, Services, WebLinkMaker
 from bot.store import JobStore, Recovered
@@ -112,7 +112,7 @@ class RiffBot(commands.Bot):
             # Before anything can add jobs (commands, the radio resuming on ready): only now
             # is every queued or running job in the database an orphan of the last process.
             self._leftovers = await self.services.store.recover()
-        self.add_dynamic_items(RiffButton, BlendSelect, SetButton, RawButton)
+        self.add_dynamic_items(RiffButton, BlendSelect, SetButton, RawButton, WholeTrackButton)
         register_all(self.tree, self.services)
         for extension in self.deps.extensions:
             await extension(self)

@@ -4,7 +4,9 @@ Each link is a job of its own (an extension whose parent is the previous link), 
 the other on the same message, so the person sees the track grow and every link can be
 remixed. An extension's clip is the parent's image with the new columns joined on (tempo held,
 see ``generation.pipeline``), so the last link *is* the whole track: one MP3, one picture with
-the join marked.
+every join of the chain marked (``generation.picture.chain_joins`` walks the clip records back).
+An extension's post carries a "Whole track" button (``bot.posts.WholeTrackButton``) that posts
+that MP3 and picture again, naming the chain's links.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import discord
 
 from bot import messages
 from bot.config import BotConfig
-from bot.posts import RawButton, result_embed
+from bot.posts import RawButton, WholeTrackButton, result_embed
 from bot.store import TAKE, TAKES, GuildConfig, JobRecord, JobStore, Recovered, Status
 from bot.surfaces import ChannelSurface, RememberedSurface, Surface, Upload, show_final
 from generation.scheduling import OwnerLimit, QueueFull
@@ -477,6 +477,8 @@ class Dispatcher:
         embed = result_embed(job, model_name=self.config.model_name, picture=picture)
         view = self.views.result(job.id)
         view.add_item(RawButton(job.id))
+        if job.request.mode is Mode.EXTEND:
+            view.add_item(WholeTrackButton(job.id))
         message = await show_final(
             surface,
             job.id,

@@ -1,4 +1,5 @@
-"""What a result post looks like: an embed with the clip's parameters, and a Spectrogram button.
+"""What a result post looks like: an embed with the clip's parameters, a Spectrogram button, and
+a Whole track button on extensions.
 
 The embed carries what people ask about a clip (prompt, seed, job id, settings, length, model,
 who asked) with the readable picture as its image; the button sends the raw spectrogram PNG
@@ -206,3 +207,77 @@ async def raw_image_of(store: JobStore, text: str, scope: Scope) -> str:
             "(it is still running, failed, or its files were cleaned up)."
         )
     return str(job.files.raw_png)
+
+
+# --- the Whole track button -----------------------------------------------------------------
+
+MAX_CHAIN_LINKS = 64
+"""Far more than ``/riff length`` makes; bounds the walk up a chain of parents."""
+
+
+class WholeTrackButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"riffwhole:(?P<job>\d+)",
+):
+    """On an extension's post: posts the whole chain as one track. An extension's clip is its
+    parent's image with new columns joined on, so its own MP3 and picture already are the
+    whole track; the button names the links it is made of."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Whole track",
+                emoji="🎼",
+                style=discord.ButtonStyle.secondary,
+                row=0,
+                custom_id=f"riffwhole:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> WholeTrackButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, send_whole_track(interaction, self.job_id))
+
+
+async def chain_of(store: JobStore, job: JobRecord) -> list[JobRecord]:
+    """``job`` and the links it extends, oldest first, within its own server."""
+    chain = [job]
+    seen = {job.id}
+    while len(chain) < MAX_CHAIN_LINKS and chain[-1].request.mode is Mode.EXTEND:
+        parent_id = chain[-1].parent_id
+        parent = await store.get_job(parent_id) if parent_id else None
+        if parent is None or parent.guild_id != job.guild_id or parent.id in seen:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+    return chain[::-1]
+
+
+async def send_whole_track(interaction: discord.Interaction[Any], job_id: str) -> None:
+    store: JobStore = interaction.client.services.store  # see send_raw
+    job = await find_job(store, job_id, Scope.of(interaction))
+    if job is None:
+        await reply(interaction, unknown_job(job_id))
+        return
+    files = job.files
+    if files is None or not files.mp3.exists():
+        await reply(interaction, f"⚠️ Job {job.display_id} has no finished track (any more).")
+        return
+    links = " → ".join(link.display_id for link in await chain_of(store, job))
+    text = f"🎼 Whole track {links} · {files.duration_s:.1f} s · {job.request.start.prompt}"
+    uploads = [discord.File(files.mp3, filename=f"track-{job.id}.mp3")]
+    if files.picture_png is not None and files.picture_png.exists():
+        uploads.append(discord.File(files.picture_png, filename=f"track-{job.id}.png"))
+    await interaction.response.send_message(
+        fit.clip(text, fit.CONTENT), files=uploads, allowed_mentions=NO_MENTIONS
+    )

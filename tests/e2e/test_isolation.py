@@ -147,6 +147,8 @@ async def test_forged_buttons_selects_and_modals_resolve_only_this_server(two: T
     for action in ("cancel", "info", "reroll", "remix", "delete", "blendpick"):
         result = await _forge(two.mallory, post, f"riff:{action}:{secret}")
         assert _text(result) == f"⚠️ There is no job #{secret}.", action
+    whole = await _forge(two.mallory, post, f"riffwhole:{secret}")
+    assert _text(whole) == f"⚠️ There is no job #{secret}."
     picked = await _forge(
         two.mallory, post, f"riffsel:blend:{own_id}", component_type=3, values=[secret]
     )

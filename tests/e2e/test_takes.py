@@ -18,7 +18,7 @@ from bot.config import BotConfig
 from bot.db_store import DbStore
 from bot.store import GuildConfig, JobRecord, Preferences
 from generation.engine import Engine
-from generation.picture import TAKE_LABEL_PX
+from generation.picture import TAKE_LABEL_PX, chain_joins
 from generation.pipeline_engine import pipeline_engine
 from tests.e2e.harness import Sim, open_sim
 from tests.fakes import GatedRunner
@@ -224,3 +224,44 @@ async def test_after_a_restart_a_sets_takes_are_delivered_one_by_one(
     assert again is not None
     assert again.status.value == "failed"
     assert "delivered one by one" in (again.error or "")
+
+
+async def test_whole_track_posts_the_last_links_mp3_and_names_the_chain(
+    tiny_engine: Engine[Any, Any], store: DbStore, narrow: BotConfig
+) -> None:
+    async with open_sim(tiny_engine, store, narrow) as sim:
+        result = await sim.alice.slash(sim.channel, "riff", prompt="growing", seed=2, length=3)
+        for _ in range(3):  # each link is admitted when the one before it is delivered
+            jobs = await sim.store.recent_jobs(sim.alice.id)
+            await sim.finish(*(j.id for j in jobs))
+        first, second, last = sorted(
+            await sim.store.recent_jobs(sim.alice.id), key=lambda j: int(j.id)
+        )
+        post = result.response
+        assert post is not None
+        assert f"riffwhole:{last.id}" in str(post.components)
+
+        whole = await sim.bob.click(post, custom_id=f"riffwhole:{last.id}")
+        assert whole.response is not None
+        answer = whole.response
+        assert not answer.ephemeral
+        assert f"#{first.id} → #{second.id} → #{last.id}" in answer.content
+        assert last.files is not None
+        assert f"{last.files.duration_s:.1f} s" in answer.content
+        assert [a.filename for a in answer.attachments] == [
+            f"track-{last.id}.mp3",
+            f"track-{last.id}.png",
+        ]
+        assert await answer.attachments[0].read() == last.files.mp3.read_bytes()
+        # the picture marks both joins: the records on disk lead back through the chain
+        widths = [Image.open(j.files.raw_png).width for j in (first, second) if j.files]
+        assert last.request.seed_image is not None
+        assert chain_joins(last.request.seed_image) == widths
+
+        # a plain riff's post has no Whole track button
+        plain = await sim.alice.slash(sim.channel, "riff", prompt="alone", seed=3)
+        alone = (await sim.store.recent_jobs(sim.alice.id))[0]
+        await sim.finish(alone.id)
+        assert plain.response is not None
+        assert "riffwhole:" not in str(plain.response.components)
+        assert f"riffraw:{alone.id}" in str(plain.response.components)
