@@ -274,7 +274,8 @@ async def send_whole_track(interaction: discord.Interaction[Any], job_id: str) -
         await reply(interaction, f"⚠️ Job {job.display_id} has no finished track (any more).")
         return
     links = " → ".join(link.display_id for link in await chain_of(store, job))
-    text = f"🎼 Whole track {links} · {files.duration_s:.1f} s · {job.request.start.prompt}"
+    prompt = messages.safe(job.request.start.prompt)
+    text = f"🎼 Whole track {links} · {files.duration_s:.1f} s · {prompt}"
     uploads = [discord.File(files.mp3, filename=f"track-{job.id}.mp3")]
     if files.picture_png is not None and files.picture_png.exists():
         uploads.append(discord.File(files.picture_png, filename=f"track-{job.id}.png"))
