@@ -56,11 +56,6 @@ class StationStatus:
     volume: float = 1.0
 
     @property
-    def queue(self) -> tuple[str, ...]:
-        """The wishes not yet heard, in the order they will play (plain data for any page)."""
-        return self.up_next
-
-    @property
     def health(self) -> str:
         if self.buffered_clips >= self.ahead:
             return "full"

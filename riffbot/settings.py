@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "riffusion/riffusion-model-v1"
@@ -143,12 +143,6 @@ class Settings(BaseSettings):
     # Tries of one job when its replica dies under it; seconds between reconnection tries.
     ray_max_attempts: int = Field(default=3, ge=1)
     ray_reconnect_s: float = Field(default=5.0, gt=0.0)
-
-    @field_validator("shard_count", "shard_ids", "ray_address", "ray_num_gpus", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # `.env.example` leaves these empty: an empty value means "not set", not "".
-        return None if value == "" else value
 
     @property
     def outputs_dir(self) -> Path:

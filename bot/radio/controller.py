@@ -333,7 +333,7 @@ class RadioController:
         if last is not None and now - last < cooldown:
             wait = math.ceil(cooldown - (now - last))
             raise RadioRefused(f"You steered the radio a moment ago; try again in {wait} s.")
-        if prompt.casefold() in {p.casefold() for p in radio.station.status().queue}:
+        if prompt.casefold() in {p.casefold() for p in radio.station.status().up_next}:
             raise RadioRefused("That prompt is already in the queue.")
         go, tally = self._vote(radio, f"steer:{prompt.casefold()}", user_id, roles, moderator)
         self._last_prompt[(guild_id, user_id)] = now
@@ -368,7 +368,7 @@ class RadioController:
         if not go:
             return f"🗳️ Vote for {names[action]} counted ({tally})."
         if action == "skip":
-            waiting = radio.station.status().queue
+            waiting = radio.station.status().up_next
             radio.station.skip(self.deps.rng.randrange(0, MAX_SEED - 1))
             radio.action_votes.clear()
             target = discord.utils.escape_markdown(waiting[0][:200]) if waiting else None

@@ -62,9 +62,9 @@ def now_playing_text(status: StationStatus, view: NowPlayingView) -> str:
         f"🧃 **{status.buffered_seconds:.0f} s** ahead ({status.buffered_clips}/{status.ahead}"
         f" clips, {status.health})",
     ]
-    if status.queue:
-        shown = [f"{i}. {_cut(p, 60)}" for i, p in enumerate(status.queue[:QUEUE_SHOWN], 1)]
-        more = len(status.queue) - QUEUE_SHOWN
+    if status.up_next:
+        shown = [f"{i}. {_cut(p, 60)}" for i, p in enumerate(status.up_next[:QUEUE_SHOWN], 1)]
+        more = len(status.up_next) - QUEUE_SHOWN
         lines.append("📜 **Queue:** " + " · ".join(shown) + (f" (+{more})" if more > 0 else ""))
     if status.underruns:
         lines.append(f"⚠️ Fell behind {status.underruns}× (repeated a clip)")

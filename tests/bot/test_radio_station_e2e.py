@@ -295,7 +295,7 @@ async def test_with_a_dj_role_djs_act_and_others_vote(station: StationSim) -> No
     proposed = await sim.bob.submit_modal(shown, {"radio-steer-prompt": "polka"})
     assert proposed.response is not None
     assert "Vote for **polka** counted (1/2)" in proposed.response.content
-    assert station.radio.station.status().queue == ("dub techno",)
+    assert station.radio.station.status().up_next == ("dub techno",)
 
     # Save posts the last seconds for everyone.
     await station.play(2)
