@@ -273,10 +273,15 @@ def audio_from_image(
 # --- files ------------------------------------------------------------------------------------
 
 
+PNG_COMPRESS_LEVEL = 3
+"""zlib level 3, not PIL's 6: measured on a clip's raw image and its picture, a third of the
+time (13 ms against 32 ms each) for files within 10 % of the size (155 KB against 157 KB)."""
+
+
 def png_bytes(image: Image.Image) -> bytes:
     """PNG bytes that keep the EXIF parameters (plain ``save`` drops them)."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG", exif=image.getexif())
+    image.save(buf, format="PNG", exif=image.getexif(), compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
 
 

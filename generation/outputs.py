@@ -78,7 +78,7 @@ def write_outputs(
     """Write ``stem.mp3``, ``stem.png`` (raw), ``stem.picture.png`` (when the result has a
     picture) and ``stem.json``, all or none (see :func:`staged`)."""
     from generation.audio import export_mp3
-    from generation.codec import exif_tags, save_png
+    from generation.codec import PNG_COMPRESS_LEVEL, exif_tags, save_png
     from generation.loudness import finish
 
     params = params or SpectrogramParams()
@@ -108,7 +108,7 @@ def write_outputs(
             exif[tag] = value
         save_png(raw, tmp_raw)
         if picture is not None:
-            picture.save(tmp_pic[0], format="PNG")
+            picture.save(tmp_pic[0], format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         timings["png"] = time.perf_counter() - started
 
         files = {
