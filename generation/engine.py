@@ -69,6 +69,7 @@ from generation.engine_jobs import (
 )
 from generation.scheduling import FairQueue, QueueView
 from generation.types import (
+    ClipFiles,
     GenerationError,
     GenerationRequest,
     JobCancelled,
@@ -161,6 +162,7 @@ class Engine(EngineFaces[M, R]):
         self._jobs: dict[str, EngineJob] = {}
         self._thread: threading.Thread | None = None
         self._encoder: ThreadPoolExecutor | None = None
+        self._finisher: ThreadPoolExecutor | None = None
         self._closing = False
         self._preload = False
         self._model: M | None = None
@@ -178,6 +180,7 @@ class Engine(EngineFaces[M, R]):
                 return
             self._preload = preload
             self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-delivery")
+            self._finisher = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-finish")
             self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
             self._thread.start()
 
@@ -205,12 +208,13 @@ class Engine(EngineFaces[M, R]):
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the worker (up to ``timeout``), then for deliveries and writes to drain."""
-        thread, encoder = self._thread, self._encoder
+        thread, encoder, finisher = self._thread, self._encoder, self._finisher
         if thread is not None:
             thread.join(timeout)
         if thread is None or not thread.is_alive():
-            if encoder is not None:
-                encoder.shutdown(wait=True)
+            for stage in (encoder, finisher):  # deliveries hand writes on to the finisher
+                if stage is not None:
+                    stage.shutdown(wait=True)
             if self._on_closed is not None and self._closing:
                 self._on_closed()
 
@@ -478,13 +482,34 @@ class Engine(EngineFaces[M, R]):
         return self._max_in_post is None or self._in_post < self._max_in_post
 
     def _write(self, job: EngineJob, out_dir: Path, result: Any) -> None:
+        """Start a result's files; a writer that returns a future (files written in a process
+        pool) leaves the waiting to the finisher thread, so the next job's delivery and write
+        start meanwhile, and jobs still settle in the order they reached it."""
         assert self._writer is not None
+        assert self._finisher is not None
         started = self._clock()
         try:
             files = self._writer(result, out_dir, file_stem(job.job_id))
         except Exception as exc:
             self._finish(job, error=self._as_error(exc, [job.job_id], GENERIC_FAILURE))
             return
+        self._finisher.submit(self._written, job, started, files)
+
+    def _written(
+        self,
+        job: EngineJob,
+        started: float,
+        writing: ClipFiles | concurrent.futures.Future[ClipFiles],
+    ) -> None:
+        """On the finisher thread: a job's files are written (or failed); settle it."""
+        if isinstance(writing, concurrent.futures.Future):
+            try:
+                files = writing.result()
+            except Exception as exc:
+                self._finish(job, error=self._as_error(exc, [job.job_id], GENERIC_FAILURE))
+                return
+        else:
+            files = writing
         timings = dict(files.timings)
         timings.update(
             queued_s=(job.started_at or started) - job.submitted_at,

@@ -42,8 +42,9 @@ BatchRunner = Callable[
     Sequence["R | BaseException | concurrent.futures.Future[R]"],
 ]
 """Runs requests as one batch; one result, exception or future result per request, in order."""
-Writer = Callable[[R, Path, str], ClipFiles]
-"""Writes one result's files as ``out_dir/stem.*``."""
+Writer = Callable[[R, Path, str], "ClipFiles | concurrent.futures.Future[ClipFiles]"]
+"""Writes one result's files as ``out_dir/stem.*``, or starts writing them elsewhere (a
+process pool) and returns the future; the engine settles jobs in order either way."""
 
 GENERIC_FAILURE = "Something went wrong while generating this clip. It has been logged; try again."
 LOAD_FAILURE = "The model could not be loaded. It has been logged; try again later."

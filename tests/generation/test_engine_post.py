@@ -11,13 +11,14 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from generation.engine import GENERIC_FAILURE, CancelCheck, Engine, StepCallback
-from generation.types import GenerationError, GenerationRequest, JobCancelled, Progress
+from generation.types import ClipFiles, GenerationError, GenerationRequest, JobCancelled, Progress
 from tests.generation.test_engine import (
     WAIT_S,
     FakeResult,
@@ -209,3 +210,73 @@ async def test_radio_clips_of_several_servers_share_one_batch() -> None:
     finally:
         engine.close(timeout=WAIT_S)
     assert runner.batches == [("radio0", "radio1", "radio2")]
+
+
+class PoolWriter:
+    """A writer that hands back a future per clip, as the process pool does; the test writes
+    (or fails) each one by hand, in whatever order it likes."""
+
+    def __init__(self) -> None:
+        self.started: dict[
+            str, tuple[concurrent.futures.Future[ClipFiles], FakeResult, Path, str]
+        ] = {}
+        self.changed = threading.Condition()
+
+    def __call__(
+        self, result: FakeResult, out_dir: Path, stem: str
+    ) -> concurrent.futures.Future[ClipFiles]:
+        future: concurrent.futures.Future[ClipFiles] = concurrent.futures.Future()
+        with self.changed:
+            self.started[result.label] = (future, result, out_dir, stem)
+            self.changed.notify_all()
+        return future
+
+    async def until_started(self, count: int) -> None:
+        def wait() -> bool:
+            with self.changed:
+                return self.changed.wait_for(lambda: len(self.started) >= count, WAIT_S)
+
+        assert await asyncio.to_thread(wait), "the writes never started"
+
+    def write(self, label: str) -> None:
+        future, result, out_dir, stem = self.started[label]
+        future.set_result(fake_writer(result, out_dir, stem))
+
+    def fail(self, label: str) -> None:
+        self.started[label][0].set_exception(OSError("No space left on device"))
+
+
+async def test_writes_in_the_pool_overlap_settle_in_order_and_fail_one_job_only(
+    tmp_path: Path,
+) -> None:
+    writer = PoolWriter()
+    engine: Engine[str, FakeResult] = Engine(
+        loader=Loader(), batch_runner=StandInRunner(), writer=writer, progress_interval_s=0.0
+    )
+    try:
+        jobs = {
+            x: asyncio.create_task(
+                engine.render(request(x), job_id=x, owner=f"u-{x}", out_dir=tmp_path)
+            )
+            for x in "abc"
+        }
+        # all three are being written at once: one clip's files never hold up the next's
+        await writer.until_started(3)
+        order: list[str] = []
+        for label, task in jobs.items():
+            task.add_done_callback(partial(lambda label, _: order.append(label), label))
+        writer.write("c")
+        writer.fail("b")
+        writer.write("a")
+        failed = await settle(jobs["b"])
+        files = await asyncio.wait_for(asyncio.gather(jobs["a"], jobs["c"]), WAIT_S)
+    finally:
+        for future, *_ in writer.started.values():
+            if not future.done():  # a failed assertion must not leave close() waiting
+                future.set_exception(RuntimeError("test over"))
+        engine.close(timeout=WAIT_S)
+    assert order == ["a", "b", "c"]
+    assert isinstance(failed, GenerationError)
+    assert str(failed) == GENERIC_FAILURE  # the disk's words go to the log, not to users
+    assert [f.mp3.read_text() for f in files] == ["a", "c"]
+    assert all(f.timings["write_s"] >= 0.0 for f in files)
