@@ -12,7 +12,8 @@ reconstruction, pictures, MP3s and files). Measured in one run:
 3. The pipelined path (the pool beside the model's thread), with a radio played in real time
    through discord.py's own ``AudioPlayer`` for ``--radio-seconds`` while the stream
    saturates the cores; its clips come from the same engine (radio priority) and its frames
-   are prepared ahead of the player, as the bot's station_factory does.
+   are prepared ahead of the player, as the bot's station_factory does. Its clips count in
+   the pipelined rate: they took the model's thread and the pool like any other clip.
 
 "Model thread busy" is model time (the sleeps, plus the tiny model's real text encoder, which is
 model work too) over the time the engine's worker spent running batches (``busy_seconds``: not
@@ -253,7 +254,8 @@ async def warm(engine: Any, out: Path, count: int) -> None:
 
 
 class EngineRadio:
-    """The radio's generator on the shared engine (radio priority), at the stream's steps."""
+    """The radio's generator on the shared engine (radio priority), at the stream's steps;
+    counts its clips, which took the model's thread like any other."""
 
     steps = STEPS
 
@@ -261,9 +263,12 @@ class EngineRadio:
         from generation.radio import engine_generator
 
         self.generate = engine_generator(engine, owner="radio:1")
+        self.clips = 0
 
     async def __call__(self, request: Any, job_id: str) -> Any:
-        return await self.generate(request, job_id)
+        result = await self.generate(request, job_id)
+        self.clips += 1
+        return result
 
 
 async def pipelined(
@@ -278,11 +283,11 @@ async def pipelined(
         worker_before = engine.busy_seconds
         radio_done = asyncio.Event()
 
+        station = EngineRadio(engine)
+
         async def radio() -> dict[str, Any]:
             try:
-                return await realtime_run(
-                    args.radio_seconds, EngineRadio(engine), "engine", frames_ahead=10
-                )
+                return await realtime_run(args.radio_seconds, station, "engine", frames_ahead=10)
             finally:
                 radio_done.set()
 
@@ -291,10 +296,12 @@ async def pipelined(
         result = await radio_task
         worker = engine.busy_seconds - worker_before
         busy = clock.busy / worker
-        per_clip_outside = (worker - clock.busy) / max(done, 1)
+        clips = done + station.clips  # the radio's clips ran in the same window
+        per_clip_outside = (worker - clock.busy) / max(clips, 1)
     finally:
         await engine.aclose()
-    return done / seconds, busy, done, result, per_clip_outside
+    result["clips"] = station.clips
+    return clips / seconds, busy, done, result, per_clip_outside
 
 
 async def serial(
@@ -341,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pipelined(model, clock, args, workdir / "pipelined")
         )
     print(
-        f"pipelined: {rate:.2f} clips/s over {done} clips, model thread busy {100 * busy:.0f} % "
+        f"pipelined: {rate:.2f} clips/s over {done} clips and {radio['clips']} radio clips, "
+        f"model thread busy {100 * busy:.0f} % "
         f"({1000 * outside:.0f} ms per clip outside model work)"
     )
     print(
