@@ -21,8 +21,10 @@ from bot.radio.deps import DiscordPort, RadioDeps
 from bot.radio.now_playing import NowPlaying, NowPlayingView, now_playing_text
 from bot.radio.store import RadioGuildSettings, SavedRadio
 from bot.radio.votes import decide_stop, decide_vote, is_dj
+from bot.requests import checked_prompt
 from bot.voice import Connector, VoiceError, VoiceSupervisor
 from generation.radio_plan import (
+    MAX_PROMPT_CHARS,
     RadioSettings,
     RadioState,
     checked_radio_prompt,
@@ -136,6 +138,8 @@ class RadioController:
         if seed_image:
             settings = RadioSettings(**{**settings.__dict__, "seed_image": seed_image})
         chosen = seed if seed is not None else self.deps.rng.randrange(0, MAX_SEED - 1)
+        if prompt:  # the operator's default prompt is not a member's words
+            prompt = await self._allowed(guild_id, prompt)
         try:
             state = initial_state(prompt or self.deps.config.default_prompt, chosen, settings)
         except GenerationError as exc:
@@ -309,6 +313,18 @@ class RadioController:
         radio.action_votes[action] = decision.votes
         return False, f"{len(decision.votes)}/{decision.needed}"
 
+    async def _allowed(self, guild_id: int, prompt: str) -> str:
+        """A member's prompt for the radio: its own limits, then the server's blocked words and
+        the tidying every other command applies (control and bidi-override characters)."""
+        try:
+            text = checked_radio_prompt(prompt)
+            rules = await self.deps.jobs.guild_config(guild_id)
+            return checked_prompt(
+                text, blocked_words=rules.blocked_words, max_chars=MAX_PROMPT_CHARS
+            )
+        except GenerationError as exc:
+            raise RadioRefused(str(exc)) from exc
+
     async def queue_prompt(
         self,
         *,
@@ -322,10 +338,7 @@ class RadioController:
         radio = self._radio(guild_id)
         if user_id not in self.port.listeners(radio.supervisor.channel_id):
             raise RadioRefused("Join the radio's voice channel to steer it.")
-        try:
-            prompt = checked_radio_prompt(prompt)
-        except GenerationError as exc:
-            raise RadioRefused(str(exc)) from exc
+        prompt = await self._allowed(guild_id, prompt)
         shown = discord.utils.escape_markdown(prompt[:200])
         now = self.deps.clock()
         last = self._last_prompt.get((guild_id, user_id))

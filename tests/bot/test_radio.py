@@ -16,7 +16,7 @@ import pytest
 from bot.radio.controller import RadioController, RadioRefused, channel_status_text
 from bot.radio.deps import RadioConfig, RadioDeps
 from bot.radio.votes import decide_stop
-from bot.store import JobStore, Status
+from bot.store import GuildConfig, JobStore, Status
 from bot.voice import RadioAudioSource, VoiceState, WatchdogConfig
 from generation.radio import KeptClip, RadioStation
 from generation.radio_plan import RadioSettings, RadioState, initial_state, next_request
@@ -393,3 +393,23 @@ def test_channel_status_fits_discord() -> None:
     assert channel_status_text(state) == "📻 " + "x" * 400
     morph = RadioState.from_dict({**state.to_dict(), "target": "y" * 400})
     assert len(channel_status_text(morph)) == 500
+
+
+async def test_the_servers_blocked_words_hold_for_the_radio_too(rig: Rig) -> None:
+    """The radio takes members' words like /riff does: blocked words refuse a start and a
+    steer, and control characters are tidied away before anyone sees the prompt."""
+    rig.jobs.configs[GUILD] = GuildConfig(blocked_words=("gloom",))
+    with pytest.raises(RadioRefused, match="blocked"):
+        await rig.start("GLOOM metal")
+    assert rig.connector.links == []  # refused before joining anything
+    await rig.start("bass\u202e solo")
+    assert rig.port.statuses == [(VOICE, "📻 bass solo")]
+    with pytest.raises(RadioRefused, match="blocked"):
+        await rig.controller.queue_prompt(guild_id=GUILD, user_id=ALICE, prompt="more gloom")
+    assert rig.stations[-1].status().up_next == ()
+    assert "Queued" in await rig.controller.queue_prompt(
+        guild_id=GUILD,
+        user_id=ALICE,
+        prompt="glooming",  # whole words only, as elsewhere
+    )
+    await rig.controller.shutdown()
