@@ -242,14 +242,17 @@ def finish(
             return goal, cut
         held = True
         low, high = start, goal
+        low_cut = None
         for _ in range(8):  # 3 dB / 2**8: about 0.01 dB
             middle = 0.5 * (low + high)
             trial = _limiter_gain(envelope, middle, sample_rate, policy, periodic)
             if _taken_db(arr, trial) <= policy.max_taken_db:
-                low = middle
+                low, low_cut = middle, trial
             else:
                 high = middle
-        return low, _limiter_gain(envelope, low, sample_rate, policy, periodic)
+        if low_cut is None:  # every trial was over: the start itself
+            low_cut = _limiter_gain(envelope, low, sample_rate, policy, periodic)
+        return low, low_cut
 
     wanted = policy.target_lufs - before if gain_db is None else gain_db
     gain, cut = reach(min(free, wanted), wanted)
