@@ -78,6 +78,7 @@ from db.jobs import (
     mark_done,
     mark_failed,
     mark_running,
+    record_finished_clip,
     requeue_interrupted,
     transition,
 )
@@ -188,6 +189,7 @@ __all__ = [
     "queue_position",
     "radio_clips",
     "recent_jobs",
+    "record_finished_clip",
     "record_post",
     "record_status_message",
     "record_trigger",

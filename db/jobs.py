@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -225,6 +226,29 @@ def mark_done(
         row.sha256 = spec.sha256
     session.flush()
     return job
+
+
+def record_finished_clip(
+    session: Session,
+    request: GenerationRequest,
+    files: ClipFiles,
+    *,
+    data_dir: Path,
+    **job_fields: Any,
+) -> Job:
+    """A clip made outside the bot's queue (the command line, the web demo) as a done job:
+    created, run and finished in one go, so the history reads it like any other clip.
+    ``job_fields`` are :func:`create_job`'s."""
+    job = create_job(session, request, **job_fields)
+    mark_running(session, job.id)
+    return mark_done(
+        session,
+        job.id,
+        describe_clip(files),
+        data_dir=data_dir,
+        timings=dict(files.timings),
+        duration_s=files.duration_s,
+    )
 
 
 def mark_failed(session: Session, job_id: int, error: str, *, now: datetime | None = None) -> Job:

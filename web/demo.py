@@ -28,6 +28,7 @@ from db import (
     format_job_id,
     mark_done,
     mark_running,
+    record_finished_clip,
     upgrade,
 )
 from generation.radio import KeptClip, RadioStation
@@ -116,23 +117,16 @@ def _record(
     parent_id: int | None,
     action: str | None,
 ) -> int:
-    job = create_job(
+    job = record_finished_clip(
         session,
         request,
+        files,
+        data_dir=data_dir,
         user_id=DEMO_USER,
         model_id=DEMO_MODEL,
         guild_id=guild_id,
         parent_id=parent_id,
         action=action,
-    )
-    mark_running(session, job.id)
-    mark_done(
-        session,
-        job.id,
-        describe_clip(files),
-        data_dir=data_dir,
-        timings=dict(files.timings),
-        duration_s=files.duration_s,
     )
     return job.id
 

@@ -33,7 +33,7 @@ def record_clips(
     action: str | None = None,
 ) -> list[int]:
     """Write finished clips as done jobs and return their ids (the takes' ids for a set)."""
-    from db import create_job, describe_clip, mark_done, mark_running
+    from db import create_job, describe_clip, mark_done, mark_running, record_finished_clip
     from db.engine import Database
     from db.migrate import upgrade
 
@@ -65,23 +65,16 @@ def record_clips(
                 parent, action = row.id, "take"
             ids = []
             for request, files in clips:
-                job = create_job(
+                job = record_finished_clip(
                     session,
                     request,
+                    files,
+                    data_dir=settings.data_dir,
                     user_id=CLI_USER,
                     model_id=model_id,
                     source=CLI_SOURCE,
                     parent_id=parent,
                     action=action,
-                )
-                mark_running(session, job.id)
-                mark_done(
-                    session,
-                    job.id,
-                    describe_clip(files),
-                    data_dir=settings.data_dir,
-                    timings=dict(files.timings),
-                    duration_s=files.duration_s,
                 )
                 ids.append(job.id)
             return ids
